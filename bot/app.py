@@ -1,0 +1,59 @@
+"""The Flask application factory."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any, Callable
+
+from flask import Flask, jsonify
+
+from bot.channels.crypto import MessageCrypto
+from bot.config import Config, build_config, load_config
+from bot.service import Bot
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: Config | dict[str, Any] | str | None = None,
+               clock: Callable[[], datetime] | None = None) -> Flask:
+    """The rebot web app. `config` is a Config, a dict of settings, a YAML path, or None (the default places)."""
+    if isinstance(config, dict):
+        config = build_config(config)
+    elif not isinstance(config, Config):
+        config = load_config(config)
+    setup_logging(config)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = config["server.max_body_bytes"]
+    bot = Bot(config, clock)
+    app.extensions["rebot"] = bot
+    if config["wechat.encoding_aes_key"]:
+        app.extensions["rebot.wechat_crypto"] = MessageCrypto(
+            config["wechat.token"], config["wechat.encoding_aes_key"], config["wechat.app_id"])
+
+    from bot.channels.wechat import blueprint as wechat
+
+    app.register_blueprint(wechat)
+
+    @app.get("/healthz")
+    def healthz():
+        try:
+            database = bot.db.ping()
+        except Exception as exc:  # the health check reports, never raises
+            log.error("healthz: database unreachable: %s", type(exc).__name__)
+            return jsonify(status="error", database="unreachable"), 503
+        return jsonify(status="ok", database=database)
+
+    @app.errorhandler(413)
+    def too_large(_error):
+        log.warning("request body over %d bytes refused", config["server.max_body_bytes"])
+        return "request body too large", 413
+
+    return app
+
+
+def setup_logging(config: Config) -> None:
+    """Log to stderr at the configured level, once per process."""
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("bot").setLevel(config["logging.level"].upper())

@@ -1,0 +1,117 @@
+"""The Official Account callback, `GET/POST /wechat`: verify, decrypt, parse, de-duplicate, answer."""
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from datetime import datetime, timezone
+
+from flask import Blueprint, Response, abort, current_app, request
+
+from bot.channels.crypto import CryptoError, MessageCrypto, signature_matches
+from bot.channels.wechat_xml import XMLError, parse, render_envelope, render_reply
+from bot.dedup import answer_once
+from bot.messages import Message
+from bot.service import Bot
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("wechat", __name__)
+
+EVENTS = {"subscribe": "subscribe", "unsubscribe": "unsubscribe", "CLICK": "click", "SCAN": "scan", "VIEW": "view"}
+TEXT_REPLY_BYTES = 2048
+
+
+def _bot() -> Bot:
+    return current_app.extensions["rebot"]
+
+
+def _crypto() -> MessageCrypto | None:
+    return current_app.extensions.get("rebot.wechat_crypto")
+
+
+def _plain(body: str) -> Response:
+    return Response(body, mimetype="text/plain")
+
+
+def _check_request() -> tuple[str, str]:
+    """Check the plain signature and the timestamp's age; abort 403/400 otherwise."""
+    config = _bot().config
+    args = request.args
+    timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
+    if not signature_matches((config["wechat.token"], timestamp, nonce), args.get("signature")):
+        log.warning("wechat: bad signature from %s", request.remote_addr)
+        abort(403)
+    try:
+        skew = abs(time.time() - int(timestamp))
+    except ValueError:
+        abort(400)
+    if skew > config["wechat.max_clock_skew"]:
+        log.warning("wechat: stale timestamp (%.0f s off)", skew)
+        abort(403)
+    return timestamp, nonce
+
+
+@blueprint.get("/wechat")
+def verify():
+    """WeChat's URL check: echo `echostr` when the signature is ours."""
+    _check_request()
+    return _plain(request.args.get("echostr", ""))
+
+
+@blueprint.post("/wechat")
+def receive():
+    """One message or event from WeChat; the answer is a passive reply or `success`."""
+    timestamp, nonce = _check_request()
+    bot = _bot()
+    crypto = _crypto()
+    encrypted = request.args.get("encrypt_type") == "aes"
+    try:
+        fields = parse(request.get_data(cache=False))
+        if encrypted:
+            if crypto is None:
+                log.warning("wechat: encrypted message but wechat.encoding_aes_key is not set")
+                abort(400)
+            fields = parse(crypto.decrypt(fields.get("Encrypt", ""), request.args.get("msg_signature"),
+                                          timestamp, nonce).encode("utf-8"))
+    except XMLError as exc:
+        log.warning("wechat: rejected body: %s", exc)
+        abort(400)
+    except CryptoError as exc:
+        log.warning("wechat: cannot decrypt message: %s", exc)
+        abort(400)
+
+    message = to_message(fields)
+    if message is None:
+        log.warning("wechat: message without FromUserName/MsgType")
+        abort(400)
+    key = "wechat:" + (fields.get("MsgId") or f"{message.user_id}:{fields.get('CreateTime', '')}")
+
+    def produce(session) -> str:
+        reply = bot.answer(message, TEXT_REPLY_BYTES, session=session)
+        if reply.empty:
+            return ""
+        return render_reply(message.user_id, fields.get("ToUserName", ""), reply, int(time.time()))
+
+    xml = answer_once(bot.db, key, produce, bot.config["wechat.reply_wait_seconds"])
+    if not xml:  # nothing to say, or the first attempt is still running: WeChat shows nothing
+        return _plain("success")
+    if encrypted:
+        reply_ts, reply_nonce = str(int(time.time())), secrets.token_hex(8)
+        body = crypto.encrypt(xml)
+        xml = render_envelope(body, crypto.sign(body, reply_ts, reply_nonce), reply_ts, reply_nonce)
+    return Response(xml, mimetype="application/xml")
+
+
+def to_message(fields: dict[str, str]) -> Message | None:
+    """The normalised Message of a callback's fields; media other than text and voice get an empty text."""
+    user, kind = fields.get("FromUserName"), fields.get("MsgType")
+    if not user or not kind:
+        return None
+    created = fields.get("CreateTime", "")
+    received = datetime.fromtimestamp(int(created), timezone.utc) if created.isdigit() else None
+    if kind == "event":
+        name = fields.get("Event", "")
+        return Message("wechat", user, event=EVENTS.get(name, name.lower()), event_key=fields.get("EventKey", ""),
+                       received_at=received)
+    text = fields.get("Content", "") if kind == "text" else fields.get("Recognition", "") if kind == "voice" else ""
+    return Message("wechat", user, text=text, msg_id=fields.get("MsgId"), received_at=received)

@@ -1,0 +1,186 @@
+"""The `rebot` command line: thin commands over the functions the web app uses."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from bot.config import ConfigError, load_config
+
+
+class Env:
+    """The --config option, with the Config and Bot made on first use."""
+
+    def __init__(self, path: str | None):
+        self.path = path
+        self._config = None
+        self._bot = None
+
+    @property
+    def config(self):
+        if self._config is None:
+            try:
+                self._config = load_config(self.path)
+            except ConfigError as err:
+                click.echo(str(err), err=True)
+                sys.exit(2)
+        return self._config
+
+    @property
+    def bot(self):
+        if self._bot is None:
+            from bot.service import Bot
+
+            self._bot = Bot(self.config)
+        return self._bot
+
+
+pass_env = click.make_pass_decorator(Env)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", metavar="PATH", envvar="REBOT_CONFIG",
+              help="YAML config file (default: $REBOT_CONFIG, else ./config.yaml, else built-in defaults).")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None):
+    """rebot: the rare-earth market chat bot for WeChat and WeCom."""
+    ctx.obj = Env(config_path)
+
+
+def prepare(bot, load_demo: bool = True) -> dict | None:
+    """Bring the schema up to date and, into an empty database, load the demo data."""
+    from sqlalchemy import func, select
+
+    from bot.demo import load_demo as demo
+    from bot.models import Product
+
+    bot.db.upgrade()
+    if not load_demo:
+        return None
+    with bot.db.session() as session:
+        if session.scalar(select(func.count()).select_from(Product)):
+            return None
+        counts = demo(session)
+    bot.reload_catalog()
+    return counts
+
+
+@main.command()
+@click.argument("text", nargs=-1)
+@click.option("--user", default="console", show_default=True, help="The user id to chat as.")
+@pass_env
+def chat(env: Env, text: tuple[str, ...], user: str):
+    """Talk to the bot: `rebot chat "price PrNd"`, or no TEXT for a session reading stdin until EOF."""
+    from bot.messages import Message
+
+    bot = env.bot
+    prepare(bot)
+
+    def say(line: str) -> None:
+        reply = bot.answer(Message("console", user, text=line))
+        click.echo(reply.text or "(no reply)")
+
+    if text:
+        say(" ".join(text))
+        return
+    interactive = sys.stdin.isatty()
+    if interactive:
+        click.echo("rebot chat: type a command (help for the list), Ctrl-D to leave.")
+    while True:
+        if interactive:
+            click.echo("> ", nl=False)
+        line = sys.stdin.readline()
+        if not line:
+            break
+        if line.strip():
+            say(line.strip())
+            if interactive:
+                click.echo()
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default: server.host).")
+@click.option("--port", type=int, default=None, help="Port (default: server.port).")
+@pass_env
+def serve(env: Env, host: str | None, port: int | None):
+    """Run the bot's web server (webhook, health check) on the configured database."""
+    from werkzeug.serving import run_simple
+
+    from bot.app import create_app
+
+    config = env.config
+    host, port = host or config["server.host"], port or config["server.port"]
+    app = create_app(config)
+    bot = app.extensions["rebot"]
+    counts = prepare(bot)
+    if counts:
+        click.echo(f"Loaded the demo data: {counts['products']} products, {counts['quotes']} quotes, "
+                   f"{counts['news']} news items.")
+    base = f"http://{host}:{port}"
+    click.echo(f"rebot is serving on {base} (database: {config.redacted()['database_url']})")
+    click.echo(f"  Webhook URL (WeChat console → Basic configuration → URL): {base}/wechat")
+    click.echo(f"  Health check: {base}/healthz")
+    click.echo(f"  Admin console: {base}/admin/ (coming with the admin console)")
+    click.echo('  Chat without WeChat: rebot chat "price PrNd"   (or `rebot chat` for a session)')
+    run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+@main.group()
+def db():
+    """Database schema and housekeeping."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+@pass_env
+def db_upgrade(env: Env, revision: str):
+    """Apply the schema migrations (up to REVISION, default head)."""
+    env.bot.db.upgrade(revision)
+    click.echo(f"database is at {revision}")
+
+
+@db.command("prune")
+@click.option("--days", type=int, default=2, show_default=True)
+@pass_env
+def db_prune(env: Env, days: int):
+    """Forget processed message ids older than DAYS."""
+    from datetime import timedelta
+
+    from bot.dedup import prune
+
+    click.echo(f"removed {prune(env.bot.db, timedelta(days=days))} old message ids")
+
+
+@main.group()
+def demo():
+    """The shipped demo data."""
+
+
+@demo.command("load")
+@pass_env
+def demo_load(env: Env):
+    """Load the demo catalog, price history and news (adds only what is missing)."""
+    from bot.demo import load_demo
+
+    bot = env.bot
+    bot.db.upgrade()
+    with bot.db.session() as session:
+        counts = load_demo(session)
+    click.echo(f"demo data: {counts['products']} products added or updated, {counts['quotes']} quotes and "
+               f"{counts['news']} news items added")
+
+
+@main.command("check-config")
+@click.option("--show", is_flag=True, help="Also print the settings in force (secrets masked).")
+@click.pass_obj
+def check_config(env: Env, show: bool):
+    """Validate the configuration and name every wrong key."""
+    try:
+        config = load_config(env.path)
+    except ConfigError as err:
+        click.echo(str(err), err=True)
+        sys.exit(1)
+    click.echo(f"configuration OK ({config.source})")
+    if show:
+        for key, value in sorted(config.redacted().items()):
+            click.echo(f"  {key}: {value!r}")

@@ -1,0 +1,235 @@
+"""Configuration: YAML file + environment, validated, with errors that name the key."""
+from __future__ import annotations
+
+import base64
+import binascii
+import difflib
+import os
+from pathlib import Path
+from typing import Any, Callable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+DEFAULT_DATABASE_URL = "sqlite:///instance/rebot.db"
+
+
+class ConfigError(Exception):
+    """The configuration is wrong; `errors` lists one line per wrong key."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = errors
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {e}" for e in errors))
+
+
+def _timezone(value: Any) -> str | None:
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)"
+    return None
+
+
+def _language(value: Any) -> str | None:
+    return None if value in ("zh", "en") else f"must be zh or en, not {value!r}"
+
+
+def _aes_key(value: Any) -> str | None:
+    if not value:
+        return None
+    if len(value) != 43:
+        return f"must be 43 characters (the EncodingAESKey from the console), got {len(value)}"
+    try:
+        if len(base64.b64decode(value + "=", validate=True)) != 32:
+            raise ValueError
+    except (binascii.Error, ValueError):
+        return "is not valid base64 for a 32-byte key"
+    return None
+
+
+def _database_url(value: Any) -> str | None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(value)
+    except ArgumentError:
+        return f"is not a database URL: {value!r} (e.g. sqlite:///instance/rebot.db)"
+    return None
+
+
+def _http_url(value: Any) -> str | None:
+    if not str(value).startswith(("http://", "https://")):
+        return f"must start with http:// or https://, not {value!r}"
+    return None
+
+
+def _positive(value: Any) -> str | None:
+    return None if value > 0 else "must be greater than 0"
+
+
+def _log_level(value: Any) -> str | None:
+    levels = ("DEBUG", "INFO", "WARNING", "ERROR")
+    return None if str(value).upper() in levels else f"must be one of {', '.join(levels)}"
+
+
+# key path -> (type, default, extra check). Every key the bot reads is listed here.
+SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None] | None]] = {
+    "database_url": (str, DEFAULT_DATABASE_URL, _database_url),
+    "timezone": (str, "Asia/Shanghai", _timezone),
+    "language": (str, "zh", _language),
+    "admins": (list, [], None),
+    "default_products": (list, ["PrNd-oxide", "PrNd-metal", "Dy-oxide", "DyFe", "Tb-oxide", "Tb-metal",
+                                "Er-oxide", "Ho-oxide", "Gd-oxide"], None),
+    "server.host": (str, "127.0.0.1", None),
+    "server.port": (int, 8000, _positive),
+    "server.max_body_bytes": (int, 64 * 1024, _positive),
+    "logging.level": (str, "INFO", _log_level),
+    "wechat.token": (str, "", None),
+    "wechat.app_id": (str, "", None),
+    "wechat.app_secret": (str, "", None),
+    "wechat.encoding_aes_key": (str, "", _aes_key),
+    "wechat.api_base_url": (str, "https://api.weixin.qq.com", _http_url),
+    "wechat.max_clock_skew": (int, 300, _positive),
+    "wechat.reply_wait_seconds": ((int, float), 4.0, _positive),
+    "wechat.menu.commands": (dict, {}, None),
+}
+SECRETS = {"wechat.token", "wechat.app_secret", "wechat.encoding_aes_key", "database_url"}
+
+
+def env_name(key: str) -> str:
+    """The environment variable that overrides `key`, e.g. REBOT_WECHAT_TOKEN."""
+    return "REBOT_" + key.replace(".", "_").upper()
+
+
+class Config:
+    """Validated settings; read them as `config["wechat.token"]`."""
+
+    def __init__(self, values: dict[str, Any], source: str = "defaults"):
+        self._values = values
+        self.source = source
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._values.get(key, default)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self._values)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self["timezone"])
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings with secrets masked, for printing."""
+        from sqlalchemy.engine import make_url
+
+        shown = {k: ("***" if k in SECRETS and v else v) for k, v in self._values.items()}
+        shown["database_url"] = make_url(self["database_url"]).render_as_string(hide_password=True)
+        return shown
+
+
+def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and path not in SCHEMA:
+            flat.update(_flatten(value, path + "."))
+        else:
+            flat[path] = value
+    return flat
+
+
+def _from_env(key: str, kind, raw: str) -> Any:
+    if kind is list:
+        return [item.strip() for item in raw.split(",") if item.strip()]
+    if kind is dict:
+        return yaml.safe_load(raw) or {}
+    if kind is int:
+        return int(raw)
+    if kind == (int, float):
+        return float(raw)
+    return raw
+
+
+def build_config(data: dict | None = None, environ: dict[str, str] | None = None, source: str = "defaults") -> Config:
+    """Merge defaults, `data` (nested or dotted keys) and REBOT_* variables; raise ConfigError naming bad keys."""
+    environ = os.environ if environ is None else environ
+    errors: list[str] = []
+    flat = _flatten(data or {})
+    values = {key: default for key, (_kind, default, _check) in SCHEMA.items()}
+    for key, value in flat.items():
+        if key not in SCHEMA:
+            hint = difflib.get_close_matches(key, SCHEMA, n=1)
+            errors.append(f"{key}: unknown key" + (f" (did you mean {hint[0]}?)" if hint else ""))
+            continue
+        values[key] = value
+    for key, (kind, _default, _check) in SCHEMA.items():
+        raw = environ.get(env_name(key))
+        if raw is not None:
+            try:
+                values[key] = _from_env(key, kind, raw)
+            except (ValueError, yaml.YAMLError):
+                errors.append(f"{key}: {env_name(key)}={raw!r} is not a valid {getattr(kind, '__name__', 'number')}")
+    for key, (kind, _default, check) in SCHEMA.items():
+        value = values[key]
+        if key in flat and value is None:
+            errors.append(f"{key}: must not be empty")
+            continue
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            names = kind.__name__ if isinstance(kind, type) else "number"
+            errors.append(f"{key}: must be a {names}, not {type(value).__name__} {value!r}")
+            continue
+        problem = check(value) if check else None
+        if problem:
+            errors.append(f"{key}: {problem}")
+    errors.extend(_cross_checks(values))
+    if errors:
+        raise ConfigError(errors)
+    return Config(values, source)
+
+
+def _cross_checks(values: dict[str, Any]) -> list[str]:
+    errors = []
+    if values["wechat.encoding_aes_key"] and not values["wechat.app_id"]:
+        errors.append("wechat.app_id: required when wechat.encoding_aes_key is set (encrypted mode checks it)")
+    if values["wechat.encoding_aes_key"] and not values["wechat.token"]:
+        errors.append("wechat.token: required when wechat.encoding_aes_key is set")
+    for i, admin in enumerate(values["admins"] if isinstance(values["admins"], list) else []):
+        if not isinstance(admin, str) or not admin:
+            errors.append(f"admins[{i}]: must be an openid string")
+    commands = values["wechat.menu.commands"]
+    if isinstance(commands, dict):
+        for key, command in commands.items():
+            if not isinstance(command, str) or not command.strip():
+                errors.append(f"wechat.menu.commands.{key}: must be the command text to run")
+    return errors
+
+
+def config_path(explicit: str | None = None, environ: dict[str, str] | None = None) -> Path | None:
+    """--config, else REBOT_CONFIG, else ./config.yaml if present, else None (built-in defaults)."""
+    environ = os.environ if environ is None else environ
+    if explicit:
+        return Path(explicit)
+    if environ.get("REBOT_CONFIG"):
+        return Path(environ["REBOT_CONFIG"])
+    local = Path("config.yaml")
+    return local if local.exists() else None
+
+
+def load_config(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Config:
+    """Load and validate the configuration from `path` (or the default places)."""
+    found = config_path(str(path) if path else None, environ)
+    if found is None:
+        return build_config({}, environ)
+    try:
+        data = yaml.safe_load(found.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError([f"config file {found} does not exist"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{found}: not valid YAML: {exc}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError([f"{found}: the top level must be a mapping of keys"])
+    return build_config(data, environ, source=str(found))

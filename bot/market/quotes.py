@@ -1,0 +1,117 @@
+"""Reading quotes: the latest price of a product, its change, and the market summary."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.market.catalog import ProductInfo
+from bot.models import NewsItem, PriceQuote
+
+
+@dataclass(frozen=True)
+class PriceView:
+    """The latest quote of a product with its change against the previous quote of the same source."""
+
+    product: ProductInfo
+    date: date
+    low: Decimal
+    high: Decimal
+    unit: str
+    source: str
+    previous_date: date | None
+    change: Decimal | None
+    change_pct: Decimal | None
+    stale: bool  # older than the last trading day
+
+    @property
+    def mid(self) -> Decimal:
+        return (self.low + self.high) / 2
+
+    @property
+    def arrow(self) -> str:
+        if self.change is None or self.change == 0:
+            return "→"
+        return "▲" if self.change > 0 else "▼"
+
+
+def last_trading_day(today: date) -> date:
+    """The latest weekday on or before `today` (markets close at weekends)."""
+    while today.weekday() >= 5:
+        today -= timedelta(days=1)
+    return today
+
+
+def latest_price(session: Session, product: ProductInfo, today: date) -> PriceView | None:
+    """The newest quote of `product` (on or before `today`) and its daily change, or None."""
+    latest = session.scalars(
+        select(PriceQuote)
+        .where(PriceQuote.product_code == product.code, PriceQuote.date <= today)
+        .order_by(PriceQuote.date.desc(), PriceQuote.id.desc())
+        .limit(1)
+    ).first()
+    if latest is None:
+        return None
+    previous = session.scalars(
+        select(PriceQuote)
+        .where(
+            PriceQuote.product_code == product.code,
+            PriceQuote.source == latest.source,
+            PriceQuote.unit == latest.unit,
+            PriceQuote.date < latest.date,
+        )
+        .order_by(PriceQuote.date.desc())
+        .limit(1)
+    ).first()
+    change = change_pct = None
+    if previous is not None:
+        change = latest.mid - previous.mid
+        change_pct = (change / previous.mid * 100) if previous.mid else None
+    return PriceView(
+        product=product,
+        date=latest.date,
+        low=latest.low,
+        high=latest.high,
+        unit=latest.unit,
+        source=latest.source,
+        previous_date=previous.date if previous else None,
+        change=change,
+        change_pct=change_pct,
+        stale=latest.date < last_trading_day(today),
+    )
+
+
+def latest_date(session: Session, today: date) -> date | None:
+    """The date of the newest quote of any product, on or before `today`."""
+    return session.scalar(select(func.max(PriceQuote.date)).where(PriceQuote.date <= today))
+
+
+def newest_news(session: Session, limit: int, keyword: str = "") -> list[NewsItem]:
+    """The newest news items, optionally those whose title or summary contains `keyword`."""
+    query = select(NewsItem).order_by(NewsItem.published_at.desc(), NewsItem.id.desc()).limit(limit)
+    if keyword:
+        like = f"%{keyword}%"
+        query = query.where(NewsItem.title.ilike(like) | NewsItem.summary.ilike(like))
+    return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The market summary of a day: one row per product, and the top news."""
+
+    date: date
+    rows: list[tuple[ProductInfo, PriceView | None]]
+    news: list[NewsItem]
+
+    @property
+    def fresh(self) -> bool:
+        return any(view is not None and view.date == self.date for _p, view in self.rows)
+
+
+def build_summary(session: Session, products: list[ProductInfo], today: date, news_count: int = 3) -> Summary:
+    """The summary for `today`: latest price of each product, and the newest news."""
+    rows = [(product, latest_price(session, product, today)) for product in products]
+    return Summary(date=today, rows=rows, news=newest_news(session, news_count))

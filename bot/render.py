@@ -1,0 +1,87 @@
+"""Render reply data to text with the Jinja2 templates, within a channel's byte limit."""
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import jinja2
+
+from bot.messages import ArticlesReply, Reply, TemplateReply
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+ELLIPSIS = "…"
+
+
+def number(value: Decimal | int | float | None) -> str:
+    """449000 -> '449,000'; 8.5 -> '8.5'; None -> '–'."""
+    if value is None:
+        return "–"
+    value = Decimal(value)
+    if value == value.to_integral_value():
+        return f"{int(value):,}"
+    return f"{value.quantize(Decimal('0.01')).normalize():,f}"
+
+
+def signed(value: Decimal | int | None) -> str:
+    """A change with its sign: '+2,000', '-500', '0'."""
+    if value is None:
+        return "–"
+    return ("+" if value > 0 else "") + number(value)
+
+
+def percent(value: Decimal | None) -> str:
+    """A percentage change with its sign and two decimals: '+0.45%'."""
+    if value is None:
+        return "–"
+    return f"{'+' if value > 0 else ''}{Decimal(value).quantize(Decimal('0.01'))}%"
+
+
+UNITS = {"zh": {"yuan/t": "元/吨", "yuan/kg": "元/公斤", "usd/kg": "美元/公斤"}}
+
+
+def unit_label(unit: str, language: str) -> str:
+    """A unit as the reader writes it: 'yuan/t' or '元/吨'."""
+    return UNITS.get(language, {}).get(unit, unit)
+
+
+def fit_bytes(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` UTF-8 bytes, at a line end where possible, never inside a character."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    room = limit - len(ELLIPSIS.encode("utf-8"))
+    cut = data[:room].decode("utf-8", errors="ignore")
+    if "\n" in cut[len(cut) // 2:]:
+        cut = cut[: cut.rindex("\n") + 1]
+    return cut + ELLIPSIS
+
+
+class Renderer:
+    """Turns TemplateReply/ArticlesReply into a Reply in one language."""
+
+    def __init__(self, templates: Path = TEMPLATES):
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(templates)),
+            autoescape=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+            undefined=jinja2.StrictUndefined,
+        )
+        self.env.filters.update(number=number, signed=signed, percent=percent, unit=unit_label)
+
+    def text(self, name: str, language: str, **data) -> str:
+        """Render `replies/<name>.<language>.j2`."""
+        return self.env.get_template(f"replies/{name}.{language}.j2").render(lang=language, **data).strip()
+
+    def render(self, data: TemplateReply | ArticlesReply | Reply | None, language: str, max_bytes: int) -> Reply:
+        """A Reply whose text fits in `max_bytes`."""
+        if data is None:
+            return Reply()
+        if isinstance(data, Reply):
+            return data
+        if isinstance(data, ArticlesReply):
+            articles = data.articles[:8]
+            text = self.text(data.template, language, articles=articles, **data.data)
+            return Reply(text=fit_bytes(text, max_bytes), articles=articles)
+        return Reply(text=fit_bytes(self.text(data.name, language, **data.data), max_bytes))

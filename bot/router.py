@@ -1,0 +1,221 @@
+"""The command registry and the router: normalise input, find the command, run it, render the reply."""
+from __future__ import annotations
+
+import difflib
+import importlib
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.config import Config
+from bot.market.catalog import Catalog
+from bot.messages import CommandError, Message, Reply, TemplateReply
+from bot.models import Subscriber, utcnow
+from bot.render import Renderer
+
+log = logging.getLogger(__name__)
+
+HANDLER_MODULES = ("handlers.price", "handlers.news", "handlers.summary", "handlers.subscribe",
+                   "handlers.help", "handlers.events")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_EDGE_PUNCT = " \t\r\n:;,.!?。！？，；：、\"'“”‘’"
+
+
+@dataclass(frozen=True)
+class Command:
+    """One chat command: its names, argument forms and one-line help in both languages."""
+
+    name: str
+    handler: Callable[["Context", str], Any]
+    aliases: tuple[str, ...] = ()
+    usage: dict[str, str] = field(default_factory=dict)  # language -> argument forms
+    help: dict[str, str] = field(default_factory=dict)  # language -> one line
+    admin_only: bool = False
+    hidden: bool = False
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+
+def command(name: str, *, aliases=(), usage_en="", usage_zh="", help_en="", help_zh="",
+            admin_only=False, hidden=False):
+    """Mark a handler function as the command `name`; the router collects it."""
+
+    def mark(fn):
+        fn.command = Command(name, fn, tuple(aliases), {"en": usage_en or name, "zh": usage_zh or usage_en or name},
+                             {"en": help_en, "zh": help_zh}, admin_only, hidden)
+        return fn
+
+    return mark
+
+
+def normalise(text: str) -> str:
+    """Full-width to half-width, one space between words, no punctuation at the edges."""
+    text = unicodedata.normalize("NFKC", text)
+    text = " ".join(text.split())
+    if text.strip() == "?":
+        return "?"
+    return text.strip(_EDGE_PUNCT)
+
+
+def language_of(text: str, catalog: Catalog) -> str:
+    """zh for Chinese text, en for English words other than product names, else '' (unknown)."""
+    if _CJK.search(text):
+        return "zh"
+    words = re.findall(r"[A-Za-z]{2,}", text)
+    if any(len(w) >= 3 and not catalog.resolve(w) for w in words):
+        return "en"
+    return ""
+
+
+def find_subscriber(session: Session, message: Message) -> Subscriber | None:
+    """The subscriber row of a message's sender, if there is one."""
+    return session.scalars(
+        select(Subscriber).where(Subscriber.channel == message.channel, Subscriber.external_id == message.user_id)
+    ).first()
+
+
+@dataclass
+class Context:
+    """What a handler gets: the message, its language, the database session, config and helpers."""
+
+    config: Config
+    session: Session
+    message: Message
+    language: str
+    now: datetime  # aware, in the configured time zone
+    catalog: Catalog
+    router: "Router"
+    _subscriber: Subscriber | None = None
+    _looked_up: bool = False
+
+    @property
+    def today(self):
+        return self.now.date()
+
+    @property
+    def is_admin(self) -> bool:
+        return self.message.user_id in self.config["admins"]
+
+    def subscriber(self, create: bool = True) -> Subscriber | None:
+        """The sender's subscriber row, created on first use when `create`."""
+        if not self._looked_up:
+            self._subscriber = find_subscriber(self.session, self.message)
+            self._looked_up = True
+        if self._subscriber is None and create:
+            msg = self.message
+            self._subscriber = Subscriber(channel=msg.channel, external_id=msg.user_id, language=self.language,
+                                          products=[], daily_summary=False, status="active")
+            self.session.add(self._subscriber)
+        return self._subscriber
+
+    def followed_products(self):
+        """The sender's followed products, else the configured default set."""
+        sub = self.subscriber(create=False)
+        codes = (sub.products if sub and sub.products else None) or self.config["default_products"]
+        return [self.catalog.by_code[c] for c in codes if c in self.catalog.by_code]
+
+
+class Router:
+    """Finds the command for a message and turns its result into a rendered Reply."""
+
+    def __init__(self, config: Config, renderer: Renderer | None = None, modules=HANDLER_MODULES):
+        self.config = config
+        self.renderer = renderer or Renderer()
+        self.commands: list[Command] = []
+        for module_name in modules:
+            module = importlib.import_module(module_name)
+            self.commands.extend(fn.command for fn in vars(module).values() if hasattr(fn, "command"))
+        self._by_name: dict[str, Command] = {}
+        for cmd in self.commands:
+            for alias in cmd.names:
+                key = alias.lower()
+                if key in self._by_name:
+                    raise ValueError(f"command name {alias!r} is registered twice")
+                self._by_name[key] = cmd
+        # Longest names first, so "latest news" wins over "latest".
+        self._names = sorted(self._by_name, key=len, reverse=True)
+        self._catalogs: dict[int, Catalog] = {}
+
+    def get(self, name: str) -> Command:
+        return self._by_name[name.lower()]
+
+    def visible_commands(self, admin: bool) -> list[Command]:
+        return [c for c in self.commands if not c.hidden and (admin or not c.admin_only)]
+
+    def match(self, text: str, admin: bool) -> tuple[Command, str] | None:
+        """The command `text` starts with and the rest as its argument, or None."""
+        lowered = text.lower()
+        for name in self._names:
+            if not lowered.startswith(name):
+                continue
+            rest = text[len(name):]
+            # An English name must end at a word boundary ("pricey" is not "price");
+            # Chinese has no spaces ("价格镨钕").
+            if rest and name[-1].isascii() and name[-1].isalnum() and rest[0].isalnum() and rest[0].isascii():
+                continue
+            cmd = self._by_name[name]
+            if cmd.admin_only and not admin:
+                return None
+            return cmd, rest.strip(_EDGE_PUNCT)
+        return None
+
+    def handle(self, session: Session, message: Message, now: datetime, catalog: Catalog,
+               max_bytes: int = 2048) -> Reply:
+        """Run the command a message asks for and render its reply."""
+        text = normalise(message.text)
+        sub = find_subscriber(session, message)
+        detected = language_of(text, catalog) if text else ""
+        language = detected or (sub.language if sub else self.config["language"])
+        ctx = Context(self.config, session, message, language, now, catalog, self, sub, _looked_up=True)
+        try:
+            if message.event:
+                result = self.get("_event").handler(ctx, message.event)
+            else:
+                result = self.dispatch(ctx, text)
+        except CommandError as err:
+            result = err.reply
+        sub = ctx.subscriber(create=False)
+        if sub is not None:
+            sub.last_seen = utcnow()
+            if detected:
+                sub.language = detected
+        return self.renderer.render(result, ctx.language, max_bytes)
+
+    def dispatch(self, ctx: Context, text: str):
+        """The reply data for normalised `text` in `ctx`."""
+        if not text:
+            return TemplateReply("empty")
+        found = self.match(text, ctx.is_admin)
+        if found:
+            cmd, args = found
+            return cmd.handler(ctx, args)
+        product = ctx.catalog.resolve(text)
+        if product:
+            return self.get("price").handler(ctx, text)
+        return TemplateReply("unknown", {"suggestion": self.suggest(ctx, text)})
+
+    def suggest(self, ctx: Context, text: str) -> str | None:
+        """The command line the user most likely meant, e.g. 'price PrNd', or None."""
+        words = text.split(maxsplit=1)
+        head, rest = words[0], (words[1] if len(words) > 1 else "")
+        names = [n for n in self._names if not self._by_name[n].hidden
+                 and (ctx.is_admin or not self._by_name[n].admin_only)]
+        close = difflib.get_close_matches(head.lower(), names, n=1, cutoff=0.6)
+        if close:
+            if rest:
+                product = ctx.catalog.resolve(rest) or next(iter(ctx.catalog.suggest(rest)), None)
+                if product:
+                    rest = product.code
+            return f"{close[0]} {rest}".strip()
+        products = ctx.catalog.suggest(text)
+        if products:
+            return f"{'价格' if ctx.language == 'zh' else 'price'} {products[0].code}"
+        return None

@@ -1,0 +1,55 @@
+"""The bot itself: config, database, router and clock, shared by the webhook, `rebot chat` and jobs."""
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime
+from typing import Callable
+
+from bot.config import Config
+from bot.db import Database
+from bot.market.catalog import Catalog
+from bot.messages import Message, Reply
+from bot.router import Router
+
+log = logging.getLogger(__name__)
+
+
+class Bot:
+    """Answers messages; one per process, created by create_app or the CLI."""
+
+    def __init__(self, config: Config, clock: Callable[[], datetime] | None = None):
+        self.config = config
+        self.db = Database(config["database_url"])
+        self.router = Router(config)
+        self.clock = clock or (lambda: datetime.now(config.zone))
+        self._catalog: Catalog | None = None
+        self._catalog_lock = threading.Lock()
+
+    def catalog(self) -> Catalog:
+        """The product catalog, read from the database once (call `reload_catalog` after changing it)."""
+        if self._catalog is None:
+            with self._catalog_lock, self.db.session() as session:
+                self._catalog = Catalog.from_session(session)
+        return self._catalog
+
+    def reload_catalog(self) -> None:
+        self._catalog = None
+
+    def answer(self, message: Message, max_bytes: int = 2048, session=None) -> Reply:
+        """The reply to `message`. An unexpected error is logged and answered with an apology."""
+        try:
+            if session is not None:
+                return self.router.handle(session, message, self.clock(), self.catalog(), max_bytes)
+            with self.db.session() as own:
+                return self.router.handle(own, message, self.clock(), self.catalog(), max_bytes)
+        except Exception:
+            log.exception("command failed (channel=%s, event=%s)", message.channel, message.event)
+            if session is not None:
+                session.rollback()
+            return self.apology(message)
+
+    def apology(self, message: Message) -> Reply:
+        """The short apology a user gets when something unexpected broke."""
+        language = "zh" if any("\u4e00" <= ch <= "\u9fff" for ch in message.text) else self.config["language"]
+        return Reply(text=self.router.renderer.text("error", language))

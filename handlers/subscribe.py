@@ -1,0 +1,54 @@
+"""subscribe / 订阅, unsubscribe / 退订, my / 我的订阅: one's own daily summary and followed products."""
+from __future__ import annotations
+
+from bot.messages import TemplateReply
+from bot.router import Context, command
+from handlers.price import resolve_products
+
+
+@command("subscribe", aliases=("订阅", "sub", "follow", "关注"),
+         usage_en="subscribe [product…]", usage_zh="订阅 [产品…]",
+         help_en="get the daily summary; add products to follow, e.g. subscribe PrNd Dy",
+         help_zh="订阅每日行情，并关注产品，如：订阅 镨钕 镝")
+def subscribe(ctx: Context, args: str):
+    """Turn the daily summary on and add the named products to the followed ones."""
+    added = resolve_products(ctx, args) if args else []
+    sub = ctx.subscriber()
+    was_on = sub.daily_summary
+    sub.daily_summary = True
+    if sub.status == "unreachable":
+        sub.status = "active"
+    codes = list(sub.products or [])
+    codes += [p.code for p in added if p.code not in codes]
+    sub.products = codes
+    return TemplateReply("subscribed", {"was_on": was_on, "added": added, "products": ctx.followed_products(),
+                                        "own": bool(codes)})
+
+
+@command("unsubscribe", aliases=("退订", "取消订阅", "unsub", "stop", "unfollow", "取消关注"),
+         usage_en="unsubscribe [product…]", usage_zh="退订 [产品…]",
+         help_en="stop the daily summary; with products: stop following them",
+         help_zh="退订每日行情；带产品：取消关注这些产品")
+def unsubscribe(ctx: Context, args: str):
+    """Stop the daily summary, or with products stop following just those."""
+    sub = ctx.subscriber()
+    if args:
+        removed = resolve_products(ctx, args)
+        gone = {p.code for p in removed}
+        sub.products = [c for c in (sub.products or []) if c not in gone]
+        return TemplateReply("unfollowed", {"removed": removed, "products": ctx.followed_products(),
+                                            "own": bool(sub.products)})
+    was_on = sub.daily_summary
+    sub.daily_summary = False
+    return TemplateReply("unsubscribed", {"was_on": was_on})
+
+
+@command("my", aliases=("我的订阅", "我的", "mine", "my subscription", "status", "订阅状态"),
+         usage_en="my", usage_zh="我的订阅",
+         help_en="your subscription and followed products",
+         help_zh="查看我的订阅和关注的产品")
+def my(ctx: Context, args: str):
+    """The sender's subscription state and followed products."""
+    sub = ctx.subscriber(create=False)
+    return TemplateReply("my", {"daily": bool(sub and sub.daily_summary), "status": sub.status if sub else "active",
+                                "own": bool(sub and sub.products), "products": ctx.followed_products()})
