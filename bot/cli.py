@@ -54,7 +54,7 @@ def prepare(bot, load_demo: bool = True) -> dict | None:
     from bot.demo import load_demo as demo
     from bot.models import Product
 
-    bot.db.upgrade()
+    bot.db.ensure_schema()
     if not load_demo:
         return None
     with bot.db.session() as session:
@@ -94,8 +94,7 @@ def chat(env: Env, text: tuple[str, ...], user: str):
             break
         if line.strip():
             say(line.strip())
-            if interactive:
-                click.echo()
+            click.echo()  # a blank line between answers, which run to several lines
 
 
 @main.command()

@@ -68,6 +68,23 @@ def _positive(value: Any) -> str | None:
     return None if value > 0 else "must be greater than 0"
 
 
+def _product_codes(value: Any) -> str | None:
+    """Every entry must be a catalog code (PrNd-oxide), not an alias (PrNd) that would be silently ignored."""
+    from bot.demo import load_catalog
+    from bot.market.catalog import fold
+
+    codes = {entry["code"] for entry in load_catalog()}
+    by_alias = {fold(name): entry["code"] for entry in load_catalog()
+                for name in (entry["code"], entry["en"], entry["zh"], *entry["aliases"])}
+    wrong = []
+    for item in value:
+        if item in codes:
+            continue
+        code = by_alias.get(fold(str(item)))
+        wrong.append(f"{item!r}" + (f" (did you mean {code}?)" if code else ""))
+    return f"unknown product code {', '.join(wrong)}" if wrong else None
+
+
 def _log_level(value: Any) -> str | None:
     levels = ("DEBUG", "INFO", "WARNING", "ERROR")
     return None if str(value).upper() in levels else f"must be one of {', '.join(levels)}"
@@ -80,7 +97,7 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "language": (str, "zh", _language),
     "admins": (list, [], None),
     "default_products": (list, ["PrNd-oxide", "PrNd-metal", "Dy-oxide", "DyFe", "Tb-oxide", "Tb-metal",
-                                "Er-oxide", "Ho-oxide", "Gd-oxide"], None),
+                                "Er-oxide", "Ho-oxide", "Gd-oxide"], _product_codes),
     "server.host": (str, "127.0.0.1", None),
     "server.port": (int, 8000, _positive),
     "server.max_body_bytes": (int, 64 * 1024, _positive),
@@ -95,6 +112,8 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "wechat.menu.commands": (dict, {}, None),
 }
 SECRETS = {"wechat.token", "wechat.app_secret", "wechat.encoding_aes_key", "database_url"}
+_KIND_NAMES = {str: "text (quote it in YAML if it looks like a number)", int: "a whole number",
+               list: "a list", dict: "a mapping of keys to values", (int, float): "a number"}
 
 
 def env_name(key: str) -> str:
@@ -161,26 +180,36 @@ def build_config(data: dict | None = None, environ: dict[str, str] | None = None
     flat = _flatten(data or {})
     values = {key: default for key, (_kind, default, _check) in SCHEMA.items()}
     for key, value in flat.items():
+        if key not in SCHEMA and any(k.startswith(key + ".") for k in SCHEMA):
+            inner = sorted({k[len(key) + 1:].split(".")[0] for k in SCHEMA if k.startswith(key + ".")})
+            errors.append(f"{key}: must be a section with the keys {', '.join(inner)}, not {type(value).__name__}")
+            continue
         if key not in SCHEMA:
             hint = difflib.get_close_matches(key, SCHEMA, n=1)
             errors.append(f"{key}: unknown key" + (f" (did you mean {hint[0]}?)" if hint else ""))
             continue
         values[key] = value
+    known = {env_name(key) for key in SCHEMA} | {"REBOT_CONFIG"}
+    # REBOT_TEST_* variables belong to the test suite, not to the bot.
+    for name in sorted(n for n in environ if n.startswith("REBOT_") and n not in known
+                       and not n.startswith("REBOT_TEST_")):
+        hint = difflib.get_close_matches(name, known, n=1)
+        errors.append(f"{name}: unknown environment variable" + (f" (did you mean {hint[0]}?)" if hint else ""))
     for key, (kind, _default, _check) in SCHEMA.items():
         raw = environ.get(env_name(key))
         if raw is not None:
             try:
                 values[key] = _from_env(key, kind, raw)
             except (ValueError, yaml.YAMLError):
-                errors.append(f"{key}: {env_name(key)}={raw!r} is not a valid {getattr(kind, '__name__', 'number')}")
+                errors.append(f"{key}: {env_name(key)}={raw!r} is not {_KIND_NAMES.get(kind, 'a number')}")
     for key, (kind, _default, check) in SCHEMA.items():
         value = values[key]
         if key in flat and value is None:
             errors.append(f"{key}: must not be empty")
             continue
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            names = kind.__name__ if isinstance(kind, type) else "number"
-            errors.append(f"{key}: must be a {names}, not {type(value).__name__} {value!r}")
+            shown = "" if key in SECRETS else f" {value!r}"  # never print a secret
+            errors.append(f"{key}: must be {_KIND_NAMES.get(kind, 'a number')}, not {type(value).__name__}{shown}")
             continue
         problem = check(value) if check else None
         if problem:
@@ -228,6 +257,8 @@ def load_config(path: str | Path | None = None, environ: dict[str, str] | None =
         data = yaml.safe_load(found.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise ConfigError([f"config file {found} does not exist"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"config file {found} cannot be read: {exc}"]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([f"{found}: not valid YAML: {exc}"]) from None
     if not isinstance(data, dict):

@@ -10,6 +10,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The newest migration's revision id; a test keeps it equal to Alembic's head.
+SCHEMA_REVISION = "0001"
 
 
 class Database:
@@ -43,6 +45,20 @@ class Database:
         from alembic import command
 
         command.upgrade(alembic_config(self.url), revision)
+
+    def revision(self) -> str | None:
+        """The schema revision the database is at, or None for an empty database."""
+        from sqlalchemy import inspect
+
+        with self.engine.connect() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+    def ensure_schema(self) -> None:
+        """Migrate to the newest schema unless already there (saves importing Alembic on every start)."""
+        if self.revision() != SCHEMA_REVISION:
+            self.upgrade()
 
     def dispose(self) -> None:
         self.engine.dispose()

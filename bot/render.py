@@ -19,7 +19,8 @@ def number(value: Decimal | int | float | None) -> str:
     value = Decimal(value)
     if value == value.to_integral_value():
         return f"{int(value):,}"
-    return f"{value.quantize(Decimal('0.01')).normalize():,f}"
+    shown = value.quantize(Decimal("0.01"))
+    return "0" if shown == 0 else f"{shown.normalize():,f}"
 
 
 def signed(value: Decimal | int | None) -> str:
@@ -33,7 +34,10 @@ def percent(value: Decimal | None) -> str:
     """A percentage change with its sign and two decimals: '+0.45%'."""
     if value is None:
         return "–"
-    return f"{'+' if value > 0 else ''}{Decimal(value).quantize(Decimal('0.01'))}%"
+    shown = Decimal(value).quantize(Decimal("0.01"))
+    if shown == 0:
+        return "0.00%"  # not "-0.00%" for a tiny fall
+    return f"{'+' if shown > 0 else ''}{shown}%"
 
 
 UNITS = {"zh": {"yuan/t": "元/吨", "yuan/kg": "元/公斤", "usd/kg": "美元/公斤"}}
@@ -50,6 +54,8 @@ def fit_bytes(text: str, limit: int) -> str:
     if len(data) <= limit:
         return text
     room = limit - len(ELLIPSIS.encode("utf-8"))
+    if room < 0:
+        return data[:max(limit, 0)].decode("utf-8", errors="ignore")
     cut = data[:room].decode("utf-8", errors="ignore")
     if "\n" in cut[len(cut) // 2:]:
         cut = cut[: cut.rindex("\n") + 1]

@@ -65,12 +65,16 @@ def normalise(text: str) -> str:
     return text.strip(_EDGE_PUNCT)
 
 
-def language_of(text: str, catalog: Catalog) -> str:
-    """zh for Chinese text, en for English words other than product names, else '' (unknown)."""
+def language_of(text: str, catalog: Catalog | None = None, commands=()) -> str:
+    """zh for Chinese text, en for English words other than product names, else '' (unknown).
+
+    `commands`: command names in lower case, so that a short English command ("my") counts as English."""
     if _CJK.search(text):
         return "zh"
     words = re.findall(r"[A-Za-z]{2,}", text)
-    if any(len(w) >= 3 and not catalog.resolve(w) for w in words):
+    if any(len(w) >= 3 and not (catalog and catalog.resolve(w)) for w in words):
+        return "en"
+    if words and text.lower().startswith(words[0].lower()) and words[0].lower() in commands:
         return "en"
     return ""
 
@@ -162,6 +166,8 @@ class Router:
             if rest and name[-1].isascii() and name[-1].isalnum() and rest[0].isalnum() and rest[0].isascii():
                 continue
             cmd = self._by_name[name]
+            if cmd.name.startswith("_"):
+                continue  # internal (the channel events), never typed
             if cmd.admin_only and not admin:
                 return None
             return cmd, rest.strip(_EDGE_PUNCT)
@@ -172,7 +178,7 @@ class Router:
         """Run the command a message asks for and render its reply."""
         text = normalise(message.text)
         sub = find_subscriber(session, message)
-        detected = language_of(text, catalog) if text else ""
+        detected = language_of(text, catalog, self._by_name) if text else ""
         language = detected or (sub.language if sub else self.config["language"])
         ctx = Context(self.config, session, message, language, now, catalog, self, sub, _looked_up=True)
         try:

@@ -10,7 +10,7 @@ from bot.config import Config
 from bot.db import Database
 from bot.market.catalog import Catalog
 from bot.messages import Message, Reply
-from bot.router import Router
+from bot.router import Router, language_of
 
 log = logging.getLogger(__name__)
 
@@ -51,5 +51,5 @@ class Bot:
 
     def apology(self, message: Message) -> Reply:
         """The short apology a user gets when something unexpected broke."""
-        language = "zh" if any("\u4e00" <= ch <= "\u9fff" for ch in message.text) else self.config["language"]
+        language = language_of(message.text) or self.config["language"]
         return Reply(text=self.router.renderer.text("error", language))

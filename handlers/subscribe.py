@@ -12,7 +12,7 @@ from handlers.price import resolve_products
          help_zh="订阅每日行情，并关注产品，如：订阅 镨钕 镝")
 def subscribe(ctx: Context, args: str):
     """Turn the daily summary on and add the named products to the followed ones."""
-    added = resolve_products(ctx, args) if args else []
+    added = resolve_products(ctx, args, "subscribe") if args else []
     sub = ctx.subscriber()
     was_on = sub.daily_summary
     sub.daily_summary = True
@@ -33,11 +33,14 @@ def unsubscribe(ctx: Context, args: str):
     """Stop the daily summary, or with products stop following just those."""
     sub = ctx.subscriber()
     if args:
-        removed = resolve_products(ctx, args)
+        named = resolve_products(ctx, args, "unsubscribe")
+        # Someone on the default set who drops one product keeps the rest of the set as their own.
+        current = [p.code for p in ctx.followed_products()]
+        removed = [p for p in named if p.code in current]
         gone = {p.code for p in removed}
-        sub.products = [c for c in (sub.products or []) if c not in gone]
-        return TemplateReply("unfollowed", {"removed": removed, "products": ctx.followed_products(),
-                                            "own": bool(sub.products)})
+        sub.products = [c for c in current if c not in gone]
+        return TemplateReply("unfollowed", {"removed": removed, "not_followed": [p for p in named if p not in removed],
+                                            "products": ctx.followed_products(), "own": bool(sub.products)})
     was_on = sub.daily_summary
     sub.daily_summary = False
     return TemplateReply("unsubscribed", {"was_on": was_on})

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, abort, current_app, request
 from bot.channels.crypto import CryptoError, MessageCrypto, signature_matches
 from bot.channels.wechat_xml import XMLError, parse, render_envelope, render_reply
 from bot.dedup import answer_once
-from bot.messages import Message
+from bot.messages import Message, Reply
 from bot.service import Bot
 
 log = logging.getLogger(__name__)
@@ -38,12 +38,15 @@ def _check_request() -> tuple[str, str]:
     config = _bot().config
     args = request.args
     timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
+    if not config["wechat.token"]:  # with no token anyone can compute the signature
+        log.error("wechat: wechat.token is not set; refusing callbacks")
+        abort(403)
     if not signature_matches((config["wechat.token"], timestamp, nonce), args.get("signature")):
         log.warning("wechat: bad signature from %s", request.remote_addr)
         abort(403)
     try:
         skew = abs(time.time() - int(timestamp))
-    except ValueError:
+    except (ValueError, OverflowError):
         abort(400)
     if skew > config["wechat.max_clock_skew"]:
         log.warning("wechat: stale timestamp (%.0f s off)", skew)
@@ -90,9 +93,17 @@ def receive():
         reply = bot.answer(message, TEXT_REPLY_BYTES, session=session)
         if reply.empty:
             return ""
+        if len(reply.articles) > 1 and message.event is None:
+            # WeChat shows one article in a passive reply to a user's message (up to 8 only for events
+            # such as menu clicks): send the text version, which lists them all with links.
+            reply = Reply(text=reply.text)
         return render_reply(message.user_id, fields.get("ToUserName", ""), reply, int(time.time()))
 
-    xml = answer_once(bot.db, key, produce, bot.config["wechat.reply_wait_seconds"])
+    try:
+        xml = answer_once(bot.db, key, produce, bot.config["wechat.reply_wait_seconds"])
+    except Exception:  # e.g. the database failed outside the handler: an error page would read "无法提供服务"
+        log.exception("wechat: could not answer a message (msg_type=%s)", fields.get("MsgType"))
+        xml = render_reply(message.user_id, fields.get("ToUserName", ""), bot.apology(message), int(time.time()))
     if not xml:  # nothing to say, or the first attempt is still running: WeChat shows nothing
         return _plain("success")
     if encrypted:
@@ -107,8 +118,10 @@ def to_message(fields: dict[str, str]) -> Message | None:
     user, kind = fields.get("FromUserName"), fields.get("MsgType")
     if not user or not kind:
         return None
-    created = fields.get("CreateTime", "")
-    received = datetime.fromtimestamp(int(created), timezone.utc) if created.isdigit() else None
+    try:
+        received = datetime.fromtimestamp(int(fields.get("CreateTime", "")), timezone.utc)
+    except (ValueError, OverflowError, OSError):  # missing or absurd: the time is informational only
+        received = None
     if kind == "event":
         name = fields.get("Event", "")
         return Message("wechat", user, event=EVENTS.get(name, name.lower()), event_key=fields.get("EventKey", ""),

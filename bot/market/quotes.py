@@ -93,8 +93,8 @@ def newest_news(session: Session, limit: int, keyword: str = "") -> list[NewsIte
     """The newest news items, optionally those whose title or summary contains `keyword`."""
     query = select(NewsItem).order_by(NewsItem.published_at.desc(), NewsItem.id.desc()).limit(limit)
     if keyword:
-        like = f"%{keyword}%"
-        query = query.where(NewsItem.title.ilike(like) | NewsItem.summary.ilike(like))
+        like = "%" + keyword.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(NewsItem.title.ilike(like, escape="\\") | NewsItem.summary.ilike(like, escape="\\"))
     return list(session.scalars(query))
 
 
