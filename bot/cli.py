@@ -118,6 +118,8 @@ def serve(env: Env, host: str | None, port: int | None):
     base = f"http://{host}:{port}"
     click.echo(f"rebot is serving on {base} (database: {config.redacted()['database_url']})")
     click.echo(f"  Webhook URL (WeChat console → Basic configuration → URL): {base}/wechat")
+    if not config["wechat.token"]:
+        click.echo("    (wechat.token is not set: callbacks are refused until you set it, e.g. REBOT_WECHAT_TOKEN)")
     click.echo(f"  Health check: {base}/healthz")
     click.echo(f"  Admin console: {base}/admin/ (coming with the admin console)")
     click.echo('  Chat without WeChat: rebot chat "price PrNd"   (or `rebot chat` for a session)')
