@@ -4,7 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test bench clean
+TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+.PHONY: install run test test-pg bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +21,10 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest -n 2 -q
+
+# The same suite with every storage test on PostgreSQL (a fresh database per test).
+test-pg: install
+	REBOT_TEST_DATABASE_URL=$(TEST_PG_URL) $(BIN)/python -m pytest -n 2 -q
 
 bench: install
 	$(BIN)/python bench/run.py

@@ -1,11 +1,16 @@
 """Shared fixtures: a real SQLite file per test (copied from one migrated, demo-loaded template)."""
 from __future__ import annotations
 
+import itertools
+import os
 import shutil
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from bot.app import create_app
 from bot.config import build_config
@@ -18,37 +23,85 @@ DEMO_NOW = datetime(2025, 6, 11, 18, 0, tzinfo=SHANGHAI)
 TOKEN = "rebot-test-token"
 APP_ID = "wx0123456789abcdef"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+# e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test: run the storage tests on PostgreSQL.
+TEST_DATABASE_URL = os.environ.get("REBOT_TEST_DATABASE_URL", "")
+_counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def template_db(tmp_path_factory):
-    """A database file migrated to head and loaded with the demo data, made once per test run."""
-    path = tmp_path_factory.mktemp("template") / "rebot.db"
-    db = Database(f"sqlite:///{path}")
+def worker_id(request):
+    """The xdist worker name ('gw0'…), or 'main' without xdist."""
+    return getattr(request.config, "workerinput", {}).get("workerid", "main")
+
+
+def _fill(url: str) -> None:
+    db = Database(url)
     db.upgrade()
     with db.session() as session:
         load_demo(session)
     db.dispose()
-    return path
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory, worker_id):
+    """A database migrated to head and loaded with the demo data, made once per test process.
+
+    SQLite by default (a file); the PostgreSQL server named by REBOT_TEST_DATABASE_URL when set
+    (a template database that each test copies with CREATE DATABASE … TEMPLATE).
+    """
+    if not TEST_DATABASE_URL:
+        path = tmp_path_factory.mktemp("template") / "rebot.db"
+        _fill(f"sqlite:///{path}")
+        yield path
+        return
+    name = f"rebot_tpl_{worker_id}"
+    _pg_admin(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
+    _fill(_pg_url(name))
+    yield name
+    _pg_admin(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 @pytest.fixture
-def db_url(tmp_path, template_db):
+def db_url(tmp_path, template_db, worker_id):
     """The URL of this test's own copy of the demo database."""
-    path = tmp_path / "rebot.db"
-    shutil.copy(template_db, path)
-    return f"sqlite:///{path}"
+    if not TEST_DATABASE_URL:
+        path = tmp_path / "rebot.db"
+        shutil.copy(template_db, path)
+        yield f"sqlite:///{path}"
+        return
+    name = f"rebot_t_{worker_id}_{next(_counter)}"
+    _pg_admin(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    yield _pg_url(name)
+    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _pg_url(database: str) -> str:
+    return make_url(TEST_DATABASE_URL).set(database=database).render_as_string(hide_password=False)
+
+
+def _pg_admin(*statements: str) -> None:
+    """Run statements outside a transaction on the server's maintenance connection."""
+    engine = create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with engine.connect() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
+    engine.dispose()
 
 
 @pytest.fixture
 def make_app(db_url):
     """Build an app on this test's database: make_app(clock=..., **{"wechat.token": ...})."""
 
+    apps = []
+
     def factory(clock=lambda: DEMO_NOW, **settings):
         data = {"database_url": db_url, "wechat.token": TOKEN, **settings}
-        return create_app(build_config(data, environ={}), clock=clock)
+        apps.append(create_app(build_config(data, environ={}), clock=clock))
+        return apps[-1]
 
-    return factory
+    yield factory
+    for app in apps:  # close pooled connections before the database goes away
+        app.extensions["rebot"].db.dispose()
 
 
 @pytest.fixture

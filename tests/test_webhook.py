@@ -490,21 +490,33 @@ def server(db_url, tmp_path):
         log_file.close()
 
 
-def hold_write_lock(path: str, seconds: float, locked: threading.Event) -> None:
-    """Keep the SQLite database write-locked for `seconds`, so the first attempt is slow."""
-    conn = sqlite3.connect(path, isolation_level=None)
+def hold_lock(db_url: str, seconds: float, locked: threading.Event) -> None:
+    """Keep the database locked for `seconds`, so the first attempt is slow.
+
+    SQLite: a write lock on the whole file. PostgreSQL: the subscribers table, so the first
+    attempt claims the message id and then waits inside the command."""
+    if db_url.startswith("sqlite"):
+        conn = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            locked.set()
+            time.sleep(seconds)
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+        return
+    engine = create_engine(db_url)
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        locked.set()
-        time.sleep(seconds)
-        conn.execute("COMMIT")
+        with engine.begin() as conn:
+            conn.execute(text("LOCK TABLE subscribers IN ACCESS EXCLUSIVE MODE"))
+            locked.set()
+            time.sleep(seconds)
     finally:
-        conn.close()
+        engine.dispose()
 
 
 def test_concurrent_retries_run_the_command_once(server, db_url):
     server, log_path = server
-    path = db_url.removeprefix("sqlite:///")
     msg_id, sent = next(_ids), next(_times)
     body = text_xml("subscribe Tb", msg_id=msg_id, create_time=sent).encode()
 
@@ -512,7 +524,7 @@ def test_concurrent_retries_run_the_command_once(server, db_url):
         return requests.post(server + "/wechat", params=signed_params(), data=body, timeout=10)
 
     locked = threading.Event()
-    holder = threading.Thread(target=hold_write_lock, args=(path, 1.5, locked))
+    holder = threading.Thread(target=hold_lock, args=(db_url, 1.5, locked))
     holder.start()
     assert locked.wait(5)
     started = time.monotonic()
