@@ -146,7 +146,6 @@ class Router:
                 self._by_name[key] = cmd
         # Longest names first, so "latest news" wins over "latest".
         self._names = sorted(self._by_name, key=len, reverse=True)
-        self._catalogs: dict[int, Catalog] = {}
 
     def get(self, name: str) -> Command:
         return self._by_name[name.lower()]
