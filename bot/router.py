@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import logging
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -19,7 +18,6 @@ from bot.messages import CommandError, Message, Reply, TemplateReply
 from bot.models import Subscriber, utcnow
 from bot.render import Renderer
 
-log = logging.getLogger(__name__)
 
 HANDLER_MODULES = ("handlers.price", "handlers.news", "handlers.summary", "handlers.subscribe",
                    "handlers.help", "handlers.events")
