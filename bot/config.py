@@ -159,6 +159,7 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "push.batch_size": (int, 500, _positive),
     "push.max_attempts": (int, 4, _positive),
     "push.backoff_seconds": ((int, float), 1.0, _positive),
+    "push.lease_seconds": (int, 60, _positive),
     "push.wechat.mode": (str, "template", _one_of("template", "custom", "mass")),
     "push.wechat.template_id": (str, "", None),
     "push.wechat.template_fields": (dict, {}, None),

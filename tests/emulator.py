@@ -48,6 +48,7 @@ class Fault:
     delay: float = 0.0
     body: str | None = None
     times: int = 1
+    after: int = 0  # calls that pass untouched before the fault starts
 
 
 @dataclass
@@ -107,11 +108,11 @@ class Emulator:
 
     # ----- what tests set up ---------------------------------------------------------------------------
     def fault(self, path: str, errcode: int | None = None, status: int | None = None, delay: float = 0.0,
-              times: int = 1, errmsg: str = "", body: str | None = None) -> None:
-        """The next `times` calls to `path` fail: errcode (HTTP 200 + JSON), HTTP `status`, or a `delay`
-        (seconds, then the normal answer unless errcode/status are given too)."""
+              times: int = 1, errmsg: str = "", body: str | None = None, after: int = 0) -> None:
+        """After `after` normal calls, the next `times` calls to `path` fail: errcode (HTTP 200 + JSON),
+        HTTP `status`, or a `delay` (seconds, then the normal answer unless errcode/status are given too)."""
         with self.lock:
-            self.faults[path].append(Fault(errcode, errmsg, status, delay, body, times))
+            self.faults[path].append(Fault(errcode, errmsg, status, delay, body, times, after))
 
     def recipient_error(self, recipient: str, errcode: int, paths: set[str] | None = None) -> None:
         """Every send to `recipient` (on `paths`, default all send endpoints) answers `errcode`."""
@@ -182,7 +183,9 @@ class Emulator:
                                       "args": request.args.to_dict(), "json": parsed, "time": time.time()})
                 queue = self.faults.get(request.path)
                 fault = None
-                if queue:
+                if queue and queue[0].after > 0:
+                    queue[0].after -= 1
+                elif queue:
                     fault = queue[0]
                     fault.times -= 1
                     if fault.times <= 0:
