@@ -142,6 +142,7 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "wechat.api_base_url": (str, "https://api.weixin.qq.com", _http_url),
     "wechat.max_clock_skew": (int, 300, _positive),
     "wechat.reply_wait_seconds": ((int, float), 4.0, _positive),
+    "wechat.reply_budget_seconds": ((int, float), 4.0, _positive),
     "wechat.menu.commands": (dict, {}, None),
     "wechat.token_endpoint": (str, "token", _one_of("token", "stable")),
     "wecom.corp_id": (str, "", None),

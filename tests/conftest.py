@@ -55,7 +55,7 @@ def template_db(tmp_path_factory, worker_id):
         _fill(f"sqlite:///{path}")
         yield path
         return
-    name = f"rebot_tpl_{worker_id}"
+    name = f"rebot_tpl_{worker_id}_{os.getpid()}"  # the pid: several checkouts may share one server
     _pg_admin(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
     _fill(_pg_url(name))
     yield name
@@ -70,7 +70,7 @@ def db_url(tmp_path, template_db, worker_id):
         shutil.copy(template_db, path)
         yield f"sqlite:///{path}"
         return
-    name = f"rebot_t_{worker_id}_{next(_counter)}"
+    name = f"rebot_t_{worker_id}_{os.getpid()}_{next(_counter)}"
     _pg_admin(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
     yield _pg_url(name)
     _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
