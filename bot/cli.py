@@ -185,3 +185,8 @@ def check_config(env: Env, show: bool):
     if show:
         for key, value in sorted(config.redacted().items()):
             click.echo(f"  {key}: {value!r}")
+
+
+from bot.cli_ingest import register as register_ingest  # noqa: E402
+
+register_ingest(main)
