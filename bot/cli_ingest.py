@@ -37,6 +37,39 @@ def extract(file, day: date | None, verbose: bool):
                    + (f", date {result.date}" if result.date else ", no date"), err=True)
 
 
+@click.command()
+@click.argument("name", required=False)
+@click.pass_obj
+def fetch(env, name: str | None):
+    """Fetch every configured source now, or the one called NAME; exits 1 naming any that failed."""
+    from sqlalchemy import func, select
+
+    from bot.demo import load_products
+    from bot.ingest.jobs import run_sources, sources_of
+    from bot.models import Product
+
+    bot = env.bot
+    if not sources_of(env.config):
+        click.echo("no sources configured: add entries under `sources:` (see config.example.yaml)", err=True)
+        sys.exit(2)
+    bot.db.ensure_schema()
+    with bot.db.session() as session:
+        if not session.scalar(select(func.count()).select_from(Product)):
+            load_products(session)
+    try:
+        results = run_sources(bot.db, env.config, name)
+    except KeyError as err:
+        click.echo(err.args[0], err=True)
+        sys.exit(2)
+    for result in results:
+        click.echo(result.describe(), err=not result.ok)
+    failed = [r.source for r in results if not r.ok]
+    if failed:
+        click.echo(f"failed: {', '.join(failed)}", err=True)
+        sys.exit(1)
+
+
 def register(group: click.Group) -> None:
     """Attach the ingest commands to the `rebot` group."""
     group.add_command(extract)
+    group.add_command(fetch)

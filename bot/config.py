@@ -85,6 +85,10 @@ def _product_codes(value: Any) -> str | None:
     return f"unknown product code {', '.join(wrong)}" if wrong else None
 
 
+def _not_negative(value: Any) -> str | None:
+    return None if value >= 0 else "must not be negative"
+
+
 def _log_level(value: Any) -> str | None:
     levels = ("DEBUG", "INFO", "WARNING", "ERROR")
     return None if str(value).upper() in levels else f"must be one of {', '.join(levels)}"
@@ -110,6 +114,13 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "wechat.max_clock_skew": (int, 300, _positive),
     "wechat.reply_wait_seconds": ((int, float), 4.0, _positive),
     "wechat.menu.commands": (dict, {}, None),
+    "sources": (list, [], None),  # entries checked one by one in _cross_checks (bot.ingest.sources)
+    "ingest.max_jump_pct": ((int, float), 15, _positive),
+    "ingest.timeout": ((int, float), 10.0, _positive),
+    "ingest.retries": (int, 2, _not_negative),
+    "ingest.backoff": ((int, float), 1.0, _not_negative),
+    "ingest.max_bytes": (int, 5 * 1024 * 1024, _positive),
+    "ingest.user_agent": (str, "rebot/0.1 (rare-earth market data fetcher)", None),
 }
 SECRETS = {"wechat.token", "wechat.app_secret", "wechat.encoding_aes_key", "database_url"}
 _KIND_NAMES = {str: "text (quote it in YAML if it looks like a number)", int: "a whole number",
@@ -162,6 +173,8 @@ def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:
 
 
 def _from_env(key: str, kind, raw: str) -> Any:
+    if kind is list and raw.lstrip().startswith("["):
+        return yaml.safe_load(raw)  # a YAML/JSON list, e.g. REBOT_SOURCES='[{name: a, type: rss, …}]'
     if kind is list:
         return [item.strip() for item in raw.split(",") if item.strip()]
     if kind is dict:
@@ -229,6 +242,9 @@ def _cross_checks(values: dict[str, Any]) -> list[str]:
     for i, admin in enumerate(values["admins"] if isinstance(values["admins"], list) else []):
         if not isinstance(admin, str) or not admin:
             errors.append(f"admins[{i}]: must be an openid string")
+    from bot.ingest.sources import source_errors
+
+    errors.extend(source_errors(values["sources"]))
     commands = values["wechat.menu.commands"]
     if isinstance(commands, dict):
         for key, command in commands.items():
