@@ -163,7 +163,8 @@ def _add_entry(ctx: Context, harvest: Harvest, entry: NewsEntry) -> None:
             )
     harvest.news.append(entry)
     if is_report:
-        day = entry.published_at.date() if entry.published_at else ctx.today
+        day = (entry.published_at.replace(tzinfo=timezone.utc).astimezone(ctx.zone).date()
+               if entry.published_at else ctx.today)  # when the text states no date
         found = ctx.extractor.extract(f"{entry.title}\n{body or entry.summary}", default_date=day)
         harvest.quotes.extend(found.quotes)
 
