@@ -192,7 +192,10 @@ def check_config(env: Env, show: bool):
             click.echo(f"  {key}: {value!r}")
 
 
-from bot.cli_push import push, scheduler  # noqa: E402 - the command families attach to `main`
+# The command families attach to `main`.
+from bot.cli_ingest import register as register_ingest  # noqa: E402
+from bot.cli_push import push, scheduler  # noqa: E402
 
 main.add_command(push)
 main.add_command(scheduler)
+register_ingest(main)

@@ -49,7 +49,8 @@ def latest_price(session: Session, product: ProductInfo, today: date) -> PriceVi
     """The newest quote of `product` (on or before `today`) and its daily change, or None."""
     latest = session.scalars(
         select(PriceQuote)
-        .where(PriceQuote.product_code == product.code, PriceQuote.date <= today)
+        # The product's own unit: export quotes (usd/kg) are a series of their own.
+        .where(PriceQuote.product_code == product.code, PriceQuote.unit == product.unit, PriceQuote.date <= today)
         .order_by(PriceQuote.date.desc(), PriceQuote.id.desc())
         .limit(1)
     ).first()
