@@ -30,9 +30,11 @@ def create_app(config: Config | dict[str, Any] | str | None = None,
         app.extensions["rebot.wechat_crypto"] = MessageCrypto(
             config["wechat.token"], config["wechat.encoding_aes_key"], config["wechat.app_id"])
 
+    from bot.admin import blueprint as admin
     from bot.channels.wechat import blueprint as wechat
 
     app.register_blueprint(wechat)
+    app.register_blueprint(admin)
 
     @app.get("/healthz")
     def healthz():

@@ -185,3 +185,9 @@ def check_config(env: Env, show: bool):
     if show:
         for key, value in sorted(config.redacted().items()):
             click.echo(f"  {key}: {value!r}")
+
+
+from bot.cli_admin import admin, subscribers  # noqa: E402  (it uses Env and prepare from here)
+
+main.add_command(admin)
+main.add_command(subscribers)
