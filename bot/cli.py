@@ -121,7 +121,7 @@ def serve(env: Env, host: str | None, port: int | None):
     if not config["wechat.token"]:
         click.echo("    (wechat.token is not set: callbacks are refused until you set it, e.g. REBOT_WECHAT_TOKEN)")
     click.echo(f"  Health check: {base}/healthz")
-    click.echo(f"  Admin console: {base}/admin/ (coming with the admin console)")
+    click.echo(f"  Admin console: {base}/admin/ (first user: rebot admin add-user NAME --password-stdin)")
     click.echo('  Chat without WeChat: rebot chat "price PrNd"   (or `rebot chat` for a session)')
     run_simple(host, port, app, threaded=True, use_reloader=False)
 
