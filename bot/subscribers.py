@@ -10,7 +10,7 @@ import io
 from dataclasses import dataclass
 from typing import Iterable
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.audit import audit
@@ -45,9 +45,8 @@ def search(session: Session, text: str = "", channel: str = "", status: str = ""
     """Subscribers whose name or id contains `text`, filtered, newest first, one page of them."""
     query = select(Subscriber)
     if text:
-        like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        conditions = [Subscriber.display_name.ilike(like, escape="\\"),
-                      Subscriber.external_id.ilike(like, escape="\\")]
+        conditions = [Subscriber.display_name.ilike(_like(text), escape="\\"),
+                      Subscriber.external_id.ilike(_like(text), escape="\\")]
         if text.isdigit():
             conditions.append(Subscriber.id == int(text))
         query = query.where(or_(*conditions))
@@ -55,14 +54,18 @@ def search(session: Session, text: str = "", channel: str = "", status: str = ""
         query = query.where(Subscriber.channel == channel)
     if status:
         query = query.where(Subscriber.status == status)
-    page = max(1, page)
     if product:
-        # products is a JSON list: filter in Python, the lists are short and portable across databases.
-        rows = [s for s in session.scalars(query.order_by(Subscriber.id.desc())) if product in (s.products or [])]
-        return Page(rows[(page - 1) * per_page: page * per_page], len(rows), page, per_page)
+        # products is a JSON list stored as text ["A", "B"] on SQLite and PostgreSQL alike: match the quoted code.
+        query = query.where(cast(Subscriber.products, String).like(_like(f'"{product}"'), escape="\\"))
+    page = max(1, page)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = list(session.scalars(query.order_by(Subscriber.id.desc()).offset((page - 1) * per_page).limit(per_page)))
     return Page(rows, total, page, per_page)
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern for "contains `text`", its wildcards escaped with a backslash."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def find(session: Session, ref: str | int) -> Subscriber:

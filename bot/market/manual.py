@@ -46,8 +46,8 @@ def parse_quote(day: str, low: str, high: str, source: str, today: date) -> tupl
 def record_quote(session: Session, actor: str, product: ProductInfo, when: date, low: Decimal, high: Decimal,
                  source: str) -> str:
     """Store the quote; an existing one of the same day and source is corrected. Returns "added" or "corrected"."""
-    quote = session.scalar(select(PriceQuote).where(PriceQuote.product_code == product.code,
-                                                    PriceQuote.date == when, PriceQuote.source == source))
+    quote = session.scalar(select(PriceQuote).where(PriceQuote.product_code == product.code, PriceQuote.date == when,
+                                                    PriceQuote.source == source, PriceQuote.unit == product.unit))
     target = f"price:{product.code}:{when}:{source}"
     if quote is None:
         session.add(PriceQuote(product_code=product.code, date=when, low=low, high=high, unit=product.unit,
