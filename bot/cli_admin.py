@@ -94,7 +94,7 @@ def _codes(env: Env) -> list[str]:
 
 
 @subscribers.command("list")
-@click.option("--channel", default="", help="Only this channel (wechat, wecom, robot, console).")
+@click.option("--channel", default="", help="Only this channel (wechat, wecom, wecom_robot, console).")
 @click.option("--status", default="", help="Only this status (active, paused, unreachable).")
 @click.option("--product", default="", help="Only those following this product code.")
 @click.option("--search", "text", default="", help="Name or id contains this.")

@@ -131,3 +131,14 @@ class AuditLog(Base):
     action: Mapped[str] = mapped_column(String(64))  # e.g. subscriber.pause, price.correct
     target: Mapped[str] = mapped_column(String(160), default="")
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class PendingAction(Base):
+    """An admin's chat command waiting for `admin confirm` (one per admin; a new one replaces it)."""
+
+    __tablename__ = "admin_pending_actions"
+
+    user_key: Mapped[str] = mapped_column(String(160), primary_key=True)  # channel:user_id
+    action: Mapped[str] = mapped_column(String(32))  # push_now | broadcast
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)

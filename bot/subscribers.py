@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from bot.audit import audit
 from bot.models import Subscriber
 
-CHANNELS = ("wechat", "wecom", "robot", "console")
+CHANNELS = ("wechat", "wecom", "wecom_robot", "console")  # as in the push ledger
 STATUSES = ("active", "paused", "unreachable")
 LANGUAGES = ("zh", "en")
 CSV_FIELDS = ("channel", "external_id", "display_name", "products", "daily_summary", "status", "language")

@@ -102,7 +102,7 @@ def test_subscribers_export_and_import(rebot, tmp_path):
     bad = rebot("subscribers", "import", "bad.csv")
     assert bad.returncode == 1
     assert bad.stderr.splitlines() == ["error: bad.csv: nothing imported; fix these lines:",
-                                       "line 3: unknown channel 'fax' (one of wechat, wecom, robot, console)",
+                                       "line 3: unknown channel 'fax' (one of wechat, wecom, wecom_robot, console)",
                                        "line 3: unknown product code Xx",
                                        "line 4: empty external_id"]
     assert rebot("subscribers", "list").stderr.strip() == "2 subscriber(s)"  # oCarl was not added either

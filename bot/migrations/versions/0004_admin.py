@@ -1,4 +1,4 @@
-"""admin console: admin users and sessions, the audit log, hidden news
+"""admin console: admin users and sessions, the audit log, chat confirmations, hidden news
 
 Revision ID: 0004
 Revises: 0001
@@ -48,6 +48,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_audit_log_at", "audit_log", ["at"])
+    op.create_table(
+        "admin_pending_actions",
+        sa.Column("user_key", sa.String(length=160), nullable=False),
+        sa.Column("action", sa.String(length=32), nullable=False),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("expires_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("user_key"),
+    )
     with op.batch_alter_table("news_items") as batch_op:
         batch_op.add_column(sa.Column("hidden", sa.Boolean(), nullable=False, server_default=sa.false()))
 
@@ -55,6 +63,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("news_items") as batch_op:
         batch_op.drop_column("hidden")
+    op.drop_table("admin_pending_actions")
     op.drop_index("ix_audit_log_at", table_name="audit_log")
     op.drop_table("audit_log")
     op.drop_index("ix_admin_sessions_user_id", table_name="admin_sessions")
