@@ -64,3 +64,8 @@ def test_admin_sub_pause_resume_remove(bot):
 @pytest.mark.parametrize("text", ["admin", "admin sub", "admin sub 1 explode", "admin frobnicate"])
 def test_admin_usage_for_anything_else(bot, text):
     assert ask(bot, text).startswith("Admin commands:")
+
+
+def test_confirm_with_nothing_pending(bot):
+    assert ask(bot, "admin confirm") == "Nothing to confirm."
+    assert ask(bot, "管理 确认") == "没有需要确认的操作。"

@@ -1,11 +1,47 @@
-"""`rebot admin …` and `rebot subscribers …` run as a user runs them: a subprocess on its own database."""
+"""`rebot admin …` and `rebot subscribers …` on their own empty database.
+
+The real command line in-process (click's runner: the same code, without a process start per call);
+one test runs the installed console script as a user does."""
 from __future__ import annotations
 
+import os
+import subprocess
+from types import SimpleNamespace
+
+import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 
+from bot.cli import main
 from bot.db import Database
 from bot.models import AdminUser, AuditLog
-from test_cli import rebot  # noqa: F401  (the fixture)
+from test_cli import rebot as script  # noqa: F401  (the fixture that runs the console script)
+
+
+@pytest.fixture
+def rebot(tmp_path, monkeypatch):
+    """Run `rebot ARGS…` in tmp_path on an empty SQLite database there."""
+    for name in [n for n in os.environ if n.startswith("REBOT_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    def run(*args: str, stdin: str | None = None):
+        result = runner.invoke(main, list(args), input=stdin,
+                               env={"REBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"})
+        if result.exception and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return SimpleNamespace(returncode=result.exit_code, stdout=result.stdout, stderr=result.stderr)
+
+    return run
+
+
+def test_the_console_script_adds_a_user_and_a_subscriber(script):
+    added = script("admin", "add-user", "alice", "--password-stdin", stdin="correct horse battery\n")
+    assert added.returncode == 0 and added.stdout.strip() == "admin user alice added"
+    sub = script("subscribers", "add", "oAlice", "--product", "Nope")
+    assert sub.returncode == 1 and sub.stderr.strip() == "error: unknown product code Nope (codes look like PrNd-oxide)"
+    assert isinstance(sub, subprocess.CompletedProcess)
 
 
 def test_admin_users_add_set_password_remove(rebot, tmp_path):
