@@ -114,7 +114,8 @@ def guard():
     if found is None:
         if wants_json():
             return jsonify(error="sign in first", login=url_for("admin.login")), 401
-        return redirect(url_for("admin.login", next=request.full_path.rstrip("?")))
+        back = request.full_path.rstrip("?") if request.method == "GET" else None  # never replay a POST
+        return redirect(url_for("admin.login", next=back))
     if request.method == "POST" and not auth.same_secret(request.form.get("csrf_token"), found.csrf_token):
         return page("error.html", 400, message=t("The form has expired or did not come from this console. "
                                                  "Go back, reload the page and try again."))
