@@ -10,8 +10,9 @@ from flask import Blueprint, Response, abort, current_app, request
 
 from bot.channels.crypto import CryptoError, MessageCrypto, signature_matches
 from bot.channels.wechat_xml import XMLError, parse, render_envelope, render_reply
-from bot.dedup import answer_once
+from bot.dedup import answer_once, record_once
 from bot.messages import Message, Reply
+from bot.router import touch_subscriber
 from bot.service import Bot
 
 log = logging.getLogger(__name__)
@@ -89,8 +90,7 @@ def receive():
         abort(400)
     key = "wechat:" + (fields.get("MsgId") or f"{message.user_id}:{fields.get('CreateTime', '')}")
 
-    def produce(session) -> str:
-        reply = bot.answer(message, TEXT_REPLY_BYTES, session=session)
+    def xml_of(reply: Reply) -> str:
         if reply.empty:
             return ""
         if len(reply.articles) > 1 and message.event is None:
@@ -99,8 +99,16 @@ def receive():
             reply = Reply(text=reply.text)
         return render_reply(message.user_id, fields.get("ToUserName", ""), reply, int(time.time()))
 
+    wait = bot.config["wechat.reply_wait_seconds"]
     try:
-        xml = answer_once(bot.db, key, produce, bot.config["wechat.reply_wait_seconds"])
+        cached = bot.cached_reply(message, TEXT_REPLY_BYTES)
+        if cached is not None:
+            reply, language = cached
+            xml = record_once(bot.db, key, xml_of(reply), wait,
+                              also=lambda cursor: touch_subscriber(bot.db, cursor, message, language))
+        else:
+            xml = answer_once(bot.db, key, lambda session: xml_of(bot.answer(message, TEXT_REPLY_BYTES, session)),
+                              wait)
     except Exception:  # e.g. the database failed outside the handler: an error page would read "无法提供服务"
         log.exception("wechat: could not answer a message (msg_type=%s)", fields.get("MsgType"))
         xml = render_reply(message.user_id, fields.get("ToUserName", ""), bot.apology(message), int(time.time()))
