@@ -179,11 +179,19 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "ingest.backoff": ((int, float), 1.0, _not_negative),
     "ingest.max_bytes": (int, 5 * 1024 * 1024, _positive),
     "ingest.user_agent": (str, "rebot/0.1 (rare-earth market data fetcher)", None),
+    "admin.secure_cookies": (bool, False, None),
+    "admin.session_hours": (int, 12, _positive),
+    "admin.lockout_attempts": (int, 5, _positive),
+    "admin.lockout_minutes": (int, 15, _positive),
+    "admin.page_size": (int, 50, _positive),
 }
 SECRETS = {"wechat.token", "wechat.app_secret", "wechat.encoding_aes_key", "database_url",
            "wecom.secret", "wecom.token", "wecom.encoding_aes_key", "robots"}
-_KIND_NAMES = {str: "text (quote it in YAML if it looks like a number)", int: "a whole number",
+_KIND_NAMES = {str: "text (quote it in YAML if it looks like a number)", int: "a whole number", bool: "true or false",
                list: "a list", dict: "a mapping of keys to values", (int, float): "a number"}
+
+
+_BOOLEANS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
 
 
 def env_name(key: str) -> str:
@@ -238,6 +246,10 @@ def _from_env(key: str, kind, raw: str) -> Any:
         return [item.strip() for item in raw.split(",") if item.strip()]
     if kind is dict:
         return yaml.safe_load(raw) or {}
+    if kind is bool:
+        if raw.strip().lower() not in _BOOLEANS:
+            raise ValueError(raw)
+        return _BOOLEANS[raw.strip().lower()]
     if kind is int:
         return int(raw)
     if kind == (int, float):

@@ -21,7 +21,7 @@ from bot.render import Renderer
 
 
 HANDLER_MODULES = ("handlers.price", "handlers.news", "handlers.summary", "handlers.subscribe",
-                   "handlers.help", "handlers.events")
+                   "handlers.help", "handlers.events", "handlers.admin")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _EDGE_PUNCT = " \t\r\n:;,.!?。！？，；：、\"'“”‘’"
 

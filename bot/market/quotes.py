@@ -91,8 +91,9 @@ def latest_date(session: Session, today: date) -> date | None:
 
 
 def newest_news(session: Session, limit: int, keyword: str = "") -> list[NewsItem]:
-    """The newest news items, optionally those whose title or summary contains `keyword`."""
-    query = select(NewsItem).order_by(NewsItem.published_at.desc(), NewsItem.id.desc()).limit(limit)
+    """The newest news items not hidden by an admin, optionally those whose title or summary contains `keyword`."""
+    query = (select(NewsItem).where(NewsItem.hidden.is_(False))
+             .order_by(NewsItem.published_at.desc(), NewsItem.id.desc()).limit(limit))
     if keyword:
         like = "%" + keyword.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(NewsItem.title.ilike(like, escape="\\") | NewsItem.summary.ilike(like, escape="\\"))
