@@ -5,7 +5,7 @@ import logging
 from datetime import datetime
 from typing import Any, Callable
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify
 
 from bot.channels.crypto import MessageCrypto
 from bot.config import Config, build_config, load_config
@@ -42,6 +42,11 @@ def create_app(config: Config | dict[str, Any] | str | None = None,
             log.error("healthz: database unreachable: %s", type(exc).__name__)
             return jsonify(status="error", database="unreachable"), 503
         return jsonify(status="ok", database=database)
+
+    @app.get("/metrics")
+    def metrics():
+        body, content_type = bot.metrics.exposition()
+        return Response(body, content_type=content_type)
 
     @app.errorhandler(413)
     def too_large(_error):

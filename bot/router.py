@@ -5,7 +5,7 @@ import difflib
 import importlib
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Callable
 
@@ -21,6 +21,8 @@ from bot.render import Renderer
 
 HANDLER_MODULES = ("handlers.price", "handlers.news", "handlers.summary", "handlers.subscribe",
                    "handlers.help", "handlers.events")
+# Events with a metrics label of their own; any other is counted as "event:other".
+KNOWN_EVENTS = frozenset({"subscribe", "unsubscribe", "click", "scan", "view"})
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _EDGE_PUNCT = " \t\r\n:;,.!?。！？，；：、\"'“”‘’"
 
@@ -97,6 +99,7 @@ class Context:
     router: "Router"
     _subscriber: Subscriber | None = None
     _looked_up: bool = False
+    command_name: str = ""  # the command that answers, for the metrics
 
     @property
     def today(self):
@@ -180,29 +183,37 @@ class Router:
         ctx = Context(self.config, session, message, language, now, catalog, self, sub, _looked_up=True)
         try:
             if message.event:
+                ctx.command_name = "event:" + (message.event if message.event in KNOWN_EVENTS else "other")
                 result = self.get("_event").handler(ctx, message.event)
             else:
                 result = self.dispatch(ctx, text)
         except CommandError as err:
             result = err.reply
+        except Exception as exc:
+            exc.command_name = ctx.command_name  # the metrics count the error against the command that broke
+            raise
         sub = ctx.subscriber(create=False)
         if sub is not None:
             sub.last_seen = utcnow()
             if detected:
                 sub.language = detected
-        return self.renderer.render(result, ctx.language, max_bytes)
+        return replace(self.renderer.render(result, ctx.language, max_bytes), command=ctx.command_name)
 
     def dispatch(self, ctx: Context, text: str):
         """The reply data for normalised `text` in `ctx`."""
         if not text:
+            ctx.command_name = ctx.command_name or "empty"
             return TemplateReply("empty")
         found = self.match(text, ctx.is_admin)
         if found:
             cmd, args = found
+            ctx.command_name = ctx.command_name or cmd.name
             return cmd.handler(ctx, args)
         product = ctx.catalog.resolve(text)
         if product:
+            ctx.command_name = ctx.command_name or "price"
             return self.get("price").handler(ctx, text)
+        ctx.command_name = ctx.command_name or "unknown"
         return TemplateReply("unknown", {"suggestion": self.suggest(ctx, text)})
 
     def suggest(self, ctx: Context, text: str) -> str | None:

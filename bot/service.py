@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from datetime import datetime
 from typing import Callable
 
@@ -10,6 +11,7 @@ from bot.config import Config
 from bot.db import Database
 from bot.market.catalog import Catalog
 from bot.messages import Message, Reply
+from bot.metrics import Metrics, quote_ages
 from bot.router import Router, language_of
 
 log = logging.getLogger(__name__)
@@ -25,6 +27,7 @@ class Bot:
         self.clock = clock or (lambda: datetime.now(config.zone))
         self._catalog: Catalog | None = None
         self._catalog_lock = threading.Lock()
+        self.metrics = Metrics(lambda: quote_ages(self.db, self.clock))
 
     def catalog(self) -> Catalog:
         """The product catalog, read from the database once (call `reload_catalog` after changing it)."""
@@ -43,13 +46,13 @@ class Bot:
                 return self.router.handle(session, message, self.clock(), self.catalog(), max_bytes)
             with self.db.session() as own:
                 return self.router.handle(own, message, self.clock(), self.catalog(), max_bytes)
-        except Exception:
+        except Exception as exc:
             log.exception("command failed (channel=%s, event=%s)", message.channel, message.event)
             if session is not None:
                 session.rollback()
-            return self.apology(message)
+            return replace(self.apology(message), command=getattr(exc, "command_name", ""))
 
     def apology(self, message: Message) -> Reply:
         """The short apology a user gets when something unexpected broke."""
         language = language_of(message.text) or self.config["language"]
-        return Reply(text=self.router.renderer.text("error", language))
+        return Reply(text=self.router.renderer.text("error", language), outcome="error")

@@ -7,6 +7,7 @@ import time
 from datetime import datetime, timezone
 
 from flask import Blueprint, Response, abort, current_app, request
+from werkzeug.exceptions import HTTPException
 
 from bot.channels.crypto import CryptoError, MessageCrypto, signature_matches
 from bot.channels.wechat_xml import XMLError, parse, render_envelope, render_reply
@@ -63,7 +64,22 @@ def verify():
 
 @blueprint.post("/wechat")
 def receive():
-    """One message or event from WeChat; the answer is a passive reply or `success`."""
+    """One message or event from WeChat, counted in the metrics with its command, outcome and latency."""
+    started = time.perf_counter()
+    outcome = {"command": "-", "outcome": "rejected"}
+    try:
+        return _receive(outcome)
+    except HTTPException:
+        raise
+    except Exception:
+        outcome["outcome"] = "error"
+        raise
+    finally:
+        _bot().metrics.webhook("wechat", outcome["command"], outcome["outcome"], time.perf_counter() - started)
+
+
+def _receive(outcome: dict[str, str]) -> Response:
+    """The answer to a callback: a passive reply or `success`; `outcome` is filled in for the metrics."""
     timestamp, nonce = _check_request()
     bot = _bot()
     crypto = _crypto()
@@ -91,6 +107,7 @@ def receive():
 
     def produce(session) -> str:
         reply = bot.answer(message, TEXT_REPLY_BYTES, session=session)
+        outcome.update(command=reply.command, outcome=reply.outcome)
         if reply.empty:
             return ""
         if len(reply.articles) > 1 and message.event is None:
@@ -99,11 +116,15 @@ def receive():
             reply = Reply(text=reply.text)
         return render_reply(message.user_id, fields.get("ToUserName", ""), reply, int(time.time()))
 
+    outcome["outcome"] = "retry"  # unless produce runs
     try:
         xml = answer_once(bot.db, key, produce, bot.config["wechat.reply_wait_seconds"])
     except Exception:  # e.g. the database failed outside the handler: an error page would read "无法提供服务"
         log.exception("wechat: could not answer a message (msg_type=%s)", fields.get("MsgType"))
+        outcome["outcome"] = "error"
         xml = render_reply(message.user_id, fields.get("ToUserName", ""), bot.apology(message), int(time.time()))
+    if outcome["outcome"] == "retry":
+        bot.metrics.retry("wechat")
     if not xml:  # nothing to say, or the first attempt is still running: WeChat shows nothing
         return _plain("success")
     if encrypted:
