@@ -9,6 +9,7 @@ from flask import Flask, Response, jsonify
 
 from bot.channels.crypto import MessageCrypto
 from bot.config import Config, build_config, load_config
+from bot.logs import setup_logging
 from bot.service import Bot
 
 log = logging.getLogger(__name__)
@@ -54,11 +55,3 @@ def create_app(config: Config | dict[str, Any] | str | None = None,
         return "request body too large", 413
 
     return app
-
-
-def setup_logging(config: Config) -> None:
-    """Log to stderr at the configured level, once per process."""
-    root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("bot").setLevel(config["logging.level"].upper())

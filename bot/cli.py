@@ -29,8 +29,10 @@ class Env:
     @property
     def bot(self):
         if self._bot is None:
+            from bot.logs import setup_logging
             from bot.service import Bot
 
+            setup_logging(self.config)
             self._bot = Bot(self.config)
         return self._bot
 

@@ -90,6 +90,10 @@ def _log_level(value: Any) -> str | None:
     return None if str(value).upper() in levels else f"must be one of {', '.join(levels)}"
 
 
+def _log_format(value: Any) -> str | None:
+    return None if value in ("text", "json") else f"must be text or json, not {value!r}"
+
+
 # key path -> (type, default, extra check). Every key the bot reads is listed here.
 SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None] | None]] = {
     "database_url": (str, DEFAULT_DATABASE_URL, _database_url),
@@ -102,6 +106,7 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "server.port": (int, 8000, _positive),
     "server.max_body_bytes": (int, 64 * 1024, _positive),
     "logging.level": (str, "INFO", _log_level),
+    "logging.format": (str, "text", _log_format),
     "wechat.token": (str, "", None),
     "wechat.app_id": (str, "", None),
     "wechat.app_secret": (str, "", None),
