@@ -32,8 +32,10 @@ def create_app(config: Config | dict[str, Any] | str | None = None,
             config["wechat.token"], config["wechat.encoding_aes_key"], config["wechat.app_id"])
 
     from bot.channels.wechat import blueprint as wechat
+    from bot.pages import blueprint as pages
 
     app.register_blueprint(wechat)
+    app.register_blueprint(pages)
 
     @app.get("/healthz")
     def healthz():

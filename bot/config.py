@@ -64,6 +64,16 @@ def _http_url(value: Any) -> str | None:
     return None
 
 
+def _base_url(value: Any) -> str | None:
+    if not value:
+        return None
+    if not str(value).startswith(("http://", "https://")):
+        return f"must be empty or start with https:// (the address users open), not {value!r}"
+    if "?" in value or "#" in value:
+        return f"must be a plain base address without ? or #, not {value!r}"
+    return None
+
+
 def _positive(value: Any) -> str | None:
     return None if value > 0 else "must be greater than 0"
 
@@ -102,6 +112,7 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "admins": (list, [], None),
     "default_products": (list, ["PrNd-oxide", "PrNd-metal", "Dy-oxide", "DyFe", "Tb-oxide", "Tb-metal",
                                 "Er-oxide", "Ho-oxide", "Gd-oxide"], _product_codes),
+    "public_base_url": (str, "", _base_url),
     "server.host": (str, "127.0.0.1", None),
     "server.port": (int, 8000, _positive),
     "server.max_body_bytes": (int, 64 * 1024, _positive),
@@ -190,7 +201,8 @@ def build_config(data: dict | None = None, environ: dict[str, str] | None = None
             errors.append(f"{key}: must be a section with the keys {', '.join(inner)}, not {type(value).__name__}")
             continue
         if key not in SCHEMA:
-            hint = difflib.get_close_matches(key, SCHEMA, n=1)
+            # A key put in the wrong section ("api_base_url" for "wechat.api_base_url") before a mere look-alike.
+            hint = [k for k in SCHEMA if k.endswith("." + key)] or difflib.get_close_matches(key, SCHEMA, n=1)
             errors.append(f"{key}: unknown key" + (f" (did you mean {hint[0]}?)" if hint else ""))
             continue
         values[key] = value
