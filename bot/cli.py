@@ -187,3 +187,8 @@ def check_config(env: Env, show: bool):
     if show:
         for key, value in sorted(config.redacted().items()):
             click.echo(f"  {key}: {value!r}")
+
+
+from bot.cli_menu import menu  # noqa: E402  (the command families live in their own modules)
+
+main.add_command(menu)

@@ -126,6 +126,7 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "wechat.max_clock_skew": (int, 300, _positive),
     "wechat.reply_wait_seconds": ((int, float), 4.0, _positive),
     "wechat.menu.commands": (dict, {}, None),
+    "wechat.menu.button": (list, [], None),  # checked in full by `rebot menu check` (bot/menu.py)
 }
 SECRETS = {"wechat.token", "wechat.app_secret", "wechat.encoding_aes_key", "database_url"}
 _KIND_NAMES = {str: "text (quote it in YAML if it looks like a number)", int: "a whole number",
@@ -179,6 +180,11 @@ def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:
 
 def _from_env(key: str, kind, raw: str) -> Any:
     if kind is list:
+        if raw.lstrip().startswith("["):  # a YAML/JSON list, e.g. the menu's buttons
+            value = yaml.safe_load(raw)
+            if not isinstance(value, list):
+                raise ValueError(raw)
+            return value
         return [item.strip() for item in raw.split(",") if item.strip()]
     if kind is dict:
         return yaml.safe_load(raw) or {}
