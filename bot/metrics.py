@@ -4,7 +4,7 @@ Other modules record through the small methods of `Metrics` (`bot.metrics.push(.
 `bot.metrics.fetch(...)`); `/metrics` serves `Metrics.exposition()`.
 
 Under gunicorn every worker counts for itself. With PROMETHEUS_MULTIPROC_DIR set (an empty directory
-shared by the web workers, the scheduler and the worker, emptied before they start), prometheus-client
+shared by the web workers and the scheduler, emptied before they start, holding nothing else), prometheus-client
 keeps the values in files there and a scrape adds up every process's figures.
 """
 from __future__ import annotations

@@ -103,3 +103,42 @@ def test_quote_age_is_computed_at_scrape_time(make_app):
 
     now[0] = DEMO_NOW + timedelta(days=2)
     assert scrape(client)[age] == 18 * 3600 + 2 * 86400
+
+
+MULTIPROCESS_SCRIPT = """
+import sys
+sys.path.insert(0, sys.argv[3])
+from bot.app import create_app
+from bot.config import build_config
+from conftest import DEMO_NOW
+from test_webhook import post_text
+
+app = create_app(build_config({"database_url": sys.argv[1], "wechat.token": "rebot-test-token"}, environ={}),
+                 clock=lambda: DEMO_NOW)
+client = app.test_client()
+for i in range(int(sys.argv[2])):
+    post_text(client, "price PrNd", msg_id=int(sys.argv[2]) * 1000 + i)  # distinct ids across the processes
+print(client.get("/metrics").get_data(as_text=True))
+"""
+
+
+def test_with_a_multiprocess_directory_a_scrape_adds_up_every_process(db_url, tmp_path):
+    """What gunicorn workers do with PROMETHEUS_MULTIPROC_DIR set: each counts, any scrape sums them."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests = str(Path(__file__).parent)
+    directory = tmp_path / "metrics"  # its own directory: prometheus-client reads every *.db file in it
+    directory.mkdir()
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
+    env = {k: v for k, v in env.items() if not k.startswith("REBOT_") or k.startswith("REBOT_TEST_")}
+    outputs = [subprocess.run([sys.executable, "-c", MULTIPROCESS_SCRIPT, db_url, str(n), tests], env=env,
+                              capture_output=True, text=True, timeout=120, check=True).stdout for n in (2, 3)]
+    samples = {}
+    for family in text_string_to_metric_families(outputs[-1]):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    assert requests_count(samples, "price", "ok") == 5  # 2 from the first process, 3 from the second
+    assert samples[("rebot_quote_age_seconds", (("product", "PrNd-oxide"),))] == 18 * 3600
