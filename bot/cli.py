@@ -63,7 +63,6 @@ def prepare(bot, load_demo: bool = True) -> dict | None:
         if session.scalar(select(func.count()).select_from(Product)):
             return None
         counts = demo(session)
-    bot.reload_catalog()
     return counts
 
 

@@ -11,8 +11,9 @@ from werkzeug.exceptions import HTTPException
 
 from bot.channels.crypto import CryptoError, MessageCrypto, signature_matches
 from bot.channels.wechat_xml import XMLError, parse, render_envelope, render_reply
-from bot.dedup import answer_once
+from bot.dedup import answer_once, record_once
 from bot.messages import Message, Reply
+from bot.router import touch_subscriber
 from bot.service import Bot
 
 log = logging.getLogger(__name__)
@@ -105,9 +106,12 @@ def _receive(outcome: dict[str, str]) -> Response:
         abort(400)
     key = "wechat:" + (fields.get("MsgId") or f"{message.user_id}:{fields.get('CreateTime', '')}")
 
-    def produce(session) -> str:
-        reply = bot.answer(message, TEXT_REPLY_BYTES, session=session)
+    def noted(reply: Reply) -> Reply:
+        """The first attempt's reply, counted in the metrics (a retry never gets here)."""
         outcome.update(command=reply.command, outcome=reply.outcome)
+        return reply
+
+    def xml_of(reply: Reply) -> str:
         if reply.empty:
             return ""
         if len(reply.articles) > 1 and message.event is None:
@@ -116,9 +120,21 @@ def _receive(outcome: dict[str, str]) -> Response:
             reply = Reply(text=reply.text)
         return render_reply(message.user_id, fields.get("ToUserName", ""), reply, int(time.time()))
 
-    outcome["outcome"] = "retry"  # unless produce runs
+    wait = bot.config["wechat.reply_wait_seconds"]
+    outcome["outcome"] = "retry"  # unless this attempt is the first
     try:
-        xml = answer_once(bot.db, key, produce, bot.config["wechat.reply_wait_seconds"])
+        cached = bot.cached_reply(message, TEXT_REPLY_BYTES)
+        if cached is not None:
+            reply, language = cached
+
+            def first_attempt(cursor) -> None:  # runs only when this attempt's key is new
+                touch_subscriber(bot.db, cursor, message, language)
+                noted(reply)
+
+            xml = record_once(bot.db, key, xml_of(reply), wait, also=first_attempt)
+        else:
+            xml = answer_once(bot.db, key,
+                              lambda session: xml_of(noted(bot.answer(message, TEXT_REPLY_BYTES, session))), wait)
     except Exception:  # e.g. the database failed outside the handler: an error page would read "无法提供服务"
         log.exception("wechat: could not answer a message (msg_type=%s)", fields.get("MsgType"))
         outcome["outcome"] = "error"
