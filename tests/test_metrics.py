@@ -26,6 +26,7 @@ def requests_count(samples, command: str, outcome: str) -> float:
 
 def test_webhook_requests_are_counted_by_command_and_outcome(client):
     post_text(client, "price PrNd")
+    post_text(client, "price PrNd")  # answered from the reply cache: counted all the same
     post_text(client, "价格 镝")
     post_text(client, "summary")
     post_text(client, "frobnicate")
@@ -33,13 +34,13 @@ def test_webhook_requests_are_counted_by_command_and_outcome(client):
     assert post_xml(client, text_xml("price Dy"), token="not-our-token").status_code == 403
 
     samples = scrape(client)
-    assert requests_count(samples, "price", "ok") == 2
+    assert requests_count(samples, "price", "ok") == 3
     assert requests_count(samples, "summary", "ok") == 1
     assert requests_count(samples, "unknown", "ok") == 1
     assert requests_count(samples, "event:subscribe", "ok") == 1
     assert requests_count(samples, "-", "rejected") == 1
     latency = ("rebot_webhook_reply_seconds_count", (("channel", "wechat"),))
-    assert samples[latency] == 6
+    assert samples[latency] == 7
     assert samples[("rebot_webhook_reply_seconds_sum", (("channel", "wechat"),))] > 0
 
 
