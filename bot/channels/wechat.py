@@ -11,7 +11,8 @@ from werkzeug.exceptions import HTTPException
 
 from bot.channels.crypto import CryptoError, MessageCrypto, signature_matches
 from bot.channels.wechat_xml import XMLError, parse, render_envelope, render_reply
-from bot.dedup import answer_once, record_once
+from bot.channels.budget import answer_within
+from bot.dedup import record_once
 from bot.messages import Message, Reply
 from bot.router import touch_subscriber
 from bot.service import Bot
@@ -120,11 +121,18 @@ def _receive(outcome: dict[str, str]) -> Response:
             reply = Reply(text=reply.text)
         return render_reply(message.user_id, fields.get("ToUserName", ""), reply, int(time.time()))
 
+    def produce(session) -> tuple[str, Reply]:
+        outcome["outcome"] = "late"  # this attempt has the key: unless ready in time, the answer goes out later
+        reply = noted(bot.answer(message, TEXT_REPLY_BYTES, session=session))
+        return xml_of(reply), reply
+
+    api = current_app.extensions.get("rebot.wechat_api")
+    send_later = (lambda reply: api.send_custom_text(message.user_id, reply.text)) if api else None
     wait = bot.config["wechat.reply_wait_seconds"]
     outcome["outcome"] = "retry"  # unless this attempt is the first
     try:
         cached = bot.cached_reply(message, TEXT_REPLY_BYTES)
-        if cached is not None:
+        if cached is not None:  # ready at once: no need for the reply budget's thread
             reply, language = cached
 
             def first_attempt(cursor) -> None:  # runs only when this attempt's key is new
@@ -133,8 +141,7 @@ def _receive(outcome: dict[str, str]) -> Response:
 
             xml = record_once(bot.db, key, xml_of(reply), wait, also=first_attempt)
         else:
-            xml = answer_once(bot.db, key,
-                              lambda session: xml_of(noted(bot.answer(message, TEXT_REPLY_BYTES, session))), wait)
+            xml = answer_within(bot.db, key, produce, bot.config["wechat.reply_budget_seconds"], wait, send_later)
     except Exception:  # e.g. the database failed outside the handler: an error page would read "无法提供服务"
         log.exception("wechat: could not answer a message (msg_type=%s)", fields.get("MsgType"))
         outcome["outcome"] = "error"
