@@ -1,11 +1,11 @@
 """Running sources: one run fetches, checks and stores, and records the source's status."""
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Callable
 
 from sqlalchemy.orm import Session
 
@@ -147,16 +147,13 @@ def run_sources(db: Database, config: Config, name: str | None = None) -> list[R
     return [run_source(db, config, source) for source in sources]
 
 
-def source_jobs(config: Config, db: Database | None = None) -> list[tuple[str, str, Callable[[], RunResult]]]:
-    """(name, cron expression, callable) per enabled source, for the scheduler: the callable runs the
-    source once. The cron expression is in `config.zone` (CronTrigger.from_crontab(cron, timezone=...))."""
-    database = db or Database(config["database_url"])
-    return [(s.name, s.schedule, _job(database, config, s)) for s in sources_of(config)]
+def source_jobs(config: Config) -> list:
+    """The scheduler's job per enabled source: `fetch.<name>` on the source's cron (in `config.zone`)."""
+    from bot.push.scheduler import ScheduledJob
+
+    return [ScheduledJob(f"fetch.{s.name}", s.schedule, functools.partial(_run_job, source=s), lease_seconds=600)
+            for s in sources_of(config)]
 
 
-def _job(db: Database, config: Config, source: SourceConfig) -> Callable[[], RunResult]:
-    def run() -> RunResult:
-        return run_source(db, config, source)
-
-    run.__name__ = f"fetch_{source.name}"
-    return run
+def _run_job(bot, source: SourceConfig) -> RunResult:
+    return run_source(bot.db, bot.config, source)
