@@ -16,6 +16,7 @@ from bot.channels.budget import answer_within
 from bot.channels.crypto import CryptoError, MessageCrypto
 from bot.channels.wechat import TEXT_REPLY_BYTES, to_message
 from bot.channels.wechat_xml import XMLError, parse, render_envelope, render_reply
+from bot.charts import attach_image
 from bot.messages import Reply
 from bot.service import Bot
 
@@ -81,17 +82,23 @@ def receive():
     message = dataclasses.replace(message, channel="wecom")
     key = "wecom:" + (fields.get("MsgId") or f"{message.user_id}:{fields.get('CreateTime', '')}")
 
+    api = current_app.extensions.get("rebot.wecom_api")
+
     def produce(session) -> tuple[str, Reply]:
-        reply = bot.answer(message, TEXT_REPLY_BYTES, session=session)
+        reply = attach_image(bot.db, api, bot.answer(message, TEXT_REPLY_BYTES, session=session), session)
         if reply.empty:
             return "", reply
         return render_reply(message.user_id, fields.get("ToUserName", ""), reply, int(time.time())), reply
 
-    api = current_app.extensions.get("rebot.wecom_api")
-    send_later = (lambda reply: api.send_text(message.user_id, reply.text)) if api else None
+    def send_later(reply: Reply) -> None:
+        if reply.media_id:
+            api.send_image(message.user_id, reply.media_id)
+        else:
+            api.send_text(message.user_id, reply.text)
+
     try:
         xml = answer_within(bot.db, key, produce, bot.config["wechat.reply_budget_seconds"],
-                            bot.config["wechat.reply_wait_seconds"], send_later)
+                            bot.config["wechat.reply_wait_seconds"], send_later if api else None)
     except Exception:
         log.exception("wecom: could not answer a message (msg_type=%s)", fields.get("MsgType"))
         xml = render_reply(message.user_id, fields.get("ToUserName", ""), bot.apology(message), int(time.time()))
