@@ -94,7 +94,8 @@ def cjk_font():
     for path in sorted(font_manager.findSystemFonts()):
         if any(part in path.lower() for part in CJK_FILES):
             return font_manager.FontProperties(fname=path)
-    log.warning("charts: no Chinese font installed (e.g. Debian's fonts-wqy-microhei); Chinese charts get English titles")
+    log.warning("charts: no Chinese font installed (e.g. Debian's fonts-wqy-microhei): "
+                "Chinese charts get English titles")
     return None
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -219,3 +219,39 @@ def test_a_paused_subscriber_gets_no_alert(pusher, emulator, site):
         session.scalars(select(Subscriber).where(Subscriber.external_id == TRADER)).one().status = "paused"
     fetch(pusher, site, "2025-06-12", 461000)
     assert texts(emulator) == []
+
+
+def test_cooldown_keeps_a_re_armed_alert_quiet_until_it_has_passed(make_app, emulator, site):
+    app = make_app(**{"wechat.app_id": APP_ID, "wechat.app_secret": APP_SECRET, "wechat.api_base_url": emulator.url,
+                      "push.wechat.mode": "custom", "alerts.cooldown_minutes": 60,
+                      "sources": [{"name": "feed", "type": "json", "url": site.url("/feed.json"),
+                                   "schedule": "0 18 * * 1-5"}]})
+    bot = app.extensions["rebot"]
+    ask(bot, "alert PrNd > 460000")
+    fetch(bot, site, "2025-06-12", 461000)  # fires
+    fetch(bot, site, "2025-06-13", 450000)  # re-armed
+    fetch(bot, site, "2025-06-16", 462000)  # crosses again within the hour: quiet
+    assert len(texts(emulator)) == 1
+    with bot.db.session() as session:
+        alert = session.scalars(select(Alert)).one()
+        alert.fired_at -= timedelta(hours=2)
+    fetch(bot, site, "2025-06-17", 463000)  # still above, the cooldown over: the pending crossing is told
+    assert len(texts(emulator)) == 2 and "2025-06-17: mid 463,000" in texts(emulator)[1]
+
+
+def test_a_wecom_member_gets_the_alert_as_an_app_message(make_app, emulator, site):
+    from emulator import AGENT_ID, CORP_ID, CORP_SECRET
+
+    app = make_app(**{"wecom.corp_id": CORP_ID, "wecom.agent_id": AGENT_ID, "wecom.secret": CORP_SECRET,
+                      "wecom.api_base_url": emulator.url,
+                      "sources": [{"name": "feed", "type": "json", "url": site.url("/feed.json"),
+                                   "schedule": "0 18 * * 1-5"}]})
+    bot = app.extensions["rebot"]
+    ask(bot, "提醒 镨钕 3%", user="lisi", channel="wecom")
+    ask(bot, "alert PrNd 3%", user="console-user", channel="console")
+    fetch(bot, site, "2025-06-12", 434000)  # -3.34%
+    [message] = emulator.inbox("lisi")
+    assert message["msgtype"] == "text" and "日涨跌 -3.34%" in message["text"]["content"]
+    with bot.db.session() as session:
+        assert dict(session.execute(select(Delivery.channel, Delivery.status)).all()) == {
+            "wecom": "sent", "console": "skipped"}
