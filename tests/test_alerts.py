@@ -118,15 +118,19 @@ def site():
 
 
 @pytest.fixture
-def pusher(make_app, emulator, site):
-    """The bot with a WeChat account on the emulator (customer-service messages) and one JSON price source."""
-    app = make_app(**{"wechat.app_id": APP_ID, "wechat.app_secret": APP_SECRET, "wechat.api_base_url": emulator.url,
+def pusher_app(make_app, emulator, site):
+    """An app with a WeChat account on the emulator (customer-service messages) and two JSON price sources."""
+    return make_app(**{"wechat.app_id": APP_ID, "wechat.app_secret": APP_SECRET, "wechat.api_base_url": emulator.url,
                       "push.wechat.mode": "custom", "push.backoff_seconds": 0.01,
                       "sources": [{"name": "feed", "type": "json", "url": site.url("/feed.json"),
                                    "schedule": "0 18 * * 1-5"},
                                   {"name": "other", "type": "json", "url": site.url("/other.json"),
                                    "schedule": "0 18 * * 1-5"}]})
-    return app.extensions["rebot"]
+
+
+@pytest.fixture
+def pusher(pusher_app):
+    return pusher_app.extensions["rebot"]
 
 
 def fetch(bot, site, day: str, mid: int, source="feed", spread=2000):
@@ -255,3 +259,35 @@ def test_a_wecom_member_gets_the_alert_as_an_app_message(make_app, emulator, sit
     with bot.db.session() as session:
         assert dict(session.execute(select(Delivery.channel, Delivery.status)).all()) == {
             "wecom": "sent", "console": "skipped"}
+
+
+def test_a_quote_entered_in_the_admin_console_is_alerted_at_once(pusher_app, emulator):
+    from admin_helpers import add_admin, english, sign_in, token
+
+    bot = pusher_app.extensions["rebot"]
+    ask(bot, "alert PrNd > 460000")
+    add_admin(bot)
+    client = english(pusher_app)
+    assert sign_in(client).status_code == 302
+    response = client.post("/admin/prices/PrNd-oxide", data={
+        "csrf_token": token(client, "/admin/"), "date": "2025-06-11", "low": "460,000", "high": "464000",
+        "source": "manual"})
+    assert response.status_code == 302
+    [message] = texts(emulator)
+    assert "2025-06-11: mid 462,000 yuan/t" in message and message.endswith("Source: manual")
+
+def test_two_sources_storing_the_crossing_at_once_fire_once(pusher, emulator, site):
+    from concurrent.futures import ThreadPoolExecutor
+
+    ask(pusher, "alert PrNd > 460000")
+    for name in ("feed", "other"):
+        site.served[f"/{name}.json"] = json.dumps({"quotes": [
+            {"product": "PrNd-oxide", "date": "2025-06-12", "low": 461000, "high": 463000,
+             "unit": "yuan/t"}]}).encode()
+    sources = sources_of(pusher.config)
+    now = datetime(2025, 6, 12, 18, 0, tzinfo=DEMO_NOW.tzinfo)
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda s: run_source(pusher.db, pusher.config, s, now=now), sources))
+    assert all(r.ok for r in results) and sum(r.quotes_new for r in results) == 2
+    deliver_pending(pusher.db, pusher.config)
+    assert len(texts(emulator)) == 1
