@@ -269,3 +269,13 @@ def test_quote_values_are_exact_decimals(db, db_url, site):
     with db.session() as session:
         total = session.scalar(select(func.sum(PriceQuote.low)).where(PriceQuote.source == "daily-en"))
     assert Decimal(total) == Decimal(452000 + 458000 + 1630000 + 7040000 + 550000 + 8690000 + 62)
+
+
+def test_a_report_page_with_a_table_and_prose_keeps_the_tables_figure(db, db_url, site):
+    config = make_config(db_url, {"name": "cn-report", "type": "report", "url": site.url("/table-gbk.html")})
+    result = run(db, config)
+    assert result.ok, result.error
+    assert [(p, lo, hi) for p, _d, lo, hi, _u in quotes(db, "cn-report")][:1] == [("PrNd-oxide", 452000, 454000)]
+    assert (result.quotes_new, result.quotes_quarantined) == (5, 1)
+    # The paragraph's 45.3万元/吨 (a mid, not the range) contradicts the table: reported, not stored.
+    assert result.problems == ["PrNd-oxide: 453,000–453,000 contradicts 452,000–454,000 stated earlier in the same fetch"]

@@ -22,7 +22,7 @@ _MULTIPLIERS = {"million": 1_000_000, "mln": 1_000_000, "mn": 1_000_000, "thousa
 _UNIT = r"""
     (?P<cny>(?:元|yuan|rmb|cny)\s*(?:/|per\s+|a\s+)\s*(?:metric\s+)?
         (?P<per>吨|公斤|千克|kilograms?|kg|tonnes?|tons?|mt|t)(?![a-z]))
-  | (?P<usd>(?:usd|us\$|dollars?)\s*(?:/|per\s+|a\s+)\s*(?:kilograms?|kg|公斤|千克)(?![a-z]))
+  | (?P<usd>(?:usd|us\$|dollars?|美元)\s*(?:/|per\s+|a\s+)\s*(?:kilograms?|kg|公斤|千克)(?![a-z]))
   | (?P<perkg>(?:/|per\s+|a\s+)\s*(?:kilograms?|kg)(?![a-z]))
 """
 _AMOUNT = re.compile(rf"""
