@@ -50,19 +50,19 @@ def fetch(env, name: str | None):
     from bot.ingest.jobs import run_sources, sources_of
     from bot.models import Product
 
-    bot = env.bot
-    if not sources_of(env.config):
+    configured = [source.name for source in sources_of(env.config)]
+    if not configured:
         click.echo("no sources configured: add entries under `sources:` (see config.example.yaml)", err=True)
         sys.exit(2)
+    if name is not None and name not in configured:
+        click.echo(f"no source named {name!r} (sources: {', '.join(configured)})", err=True)
+        sys.exit(2)
+    bot = env.bot
     bot.db.ensure_schema()
     with bot.db.session() as session:
         if not session.scalar(select(func.count()).select_from(Product)):
             load_products(session)
-    try:
-        results = run_sources(bot.db, env.config, name)
-    except KeyError as err:
-        click.echo(err.args[0], err=True)
-        sys.exit(2)
+    results = run_sources(bot.db, env.config, name)
     for result in results:
         click.echo(result.describe(), err=not result.ok)
     failed = [r.source for r in results if not r.ok]
