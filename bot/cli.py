@@ -61,7 +61,6 @@ def prepare(bot, load_demo: bool = True) -> dict | None:
         if session.scalar(select(func.count()).select_from(Product)):
             return None
         counts = demo(session)
-    bot.reload_catalog()
     return counts
 
 
@@ -100,8 +99,9 @@ def chat(env: Env, text: tuple[str, ...], user: str):
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (default: server.host).")
 @click.option("--port", type=int, default=None, help="Port (default: server.port).")
+@click.option("--no-scheduler", is_flag=True, help="Do not run the scheduled jobs here (run `rebot scheduler`).")
 @pass_env
-def serve(env: Env, host: str | None, port: int | None):
+def serve(env: Env, host: str | None, port: int | None, no_scheduler: bool):
     """Run the bot's web server (webhook, health check) on the configured database."""
     from werkzeug.serving import run_simple
 
@@ -123,6 +123,11 @@ def serve(env: Env, host: str | None, port: int | None):
     click.echo(f"  Health check: {base}/healthz")
     click.echo(f"  Admin console: {base}/admin/ (coming with the admin console)")
     click.echo('  Chat without WeChat: rebot chat "price PrNd"   (or `rebot chat` for a session)')
+    if not no_scheduler:
+        from bot.push.scheduler import build_scheduler
+
+        build_scheduler(bot).start()
+        click.echo(f"  Scheduler: daily push at '{config['push.daily.cron']}' ({config['timezone']})")
     run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
@@ -187,6 +192,10 @@ def check_config(env: Env, show: bool):
             click.echo(f"  {key}: {value!r}")
 
 
+# The command families attach to `main`.
 from bot.cli_ingest import register as register_ingest  # noqa: E402
+from bot.cli_push import push, scheduler  # noqa: E402
 
+main.add_command(push)
+main.add_command(scheduler)
 register_ingest(main)

@@ -1,11 +1,13 @@
-"""Typed SQLAlchemy models: the catalog, quotes, news, subscribers and processed messages."""
+"""Typed SQLAlchemy models: the catalog, quotes, news, subscribers, processed messages, push ledger."""
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
 from decimal import Decimal
+from itertools import chain
 
-from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy import (JSON, Date, DateTime, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, event,
+                        select, update)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 
 def utcnow() -> datetime:
@@ -92,6 +94,99 @@ class ProcessedMessage(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
 
 
+class MarketVersion(Base):
+    """One row counting changes to products, quotes and news: replies built from them are cached per version."""
+
+    __tablename__ = "market_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(default=0)
+
+
+MARKET_MODELS = (Product, PriceQuote, NewsItem)
+_MARKET_TABLES = {model.__tablename__ for model in MARKET_MODELS}
+_BUMP = update(MarketVersion).where(MarketVersion.id == 1).values(version=MarketVersion.version + 1)
+READ_MARKET_VERSION = select(MarketVersion.version).where(MarketVersion.id == 1)
+
+
+@event.listens_for(Session, "before_flush")
+def _bump_on_flush(session: Session, _context, _instances) -> None:
+    """Any ORM change to market data moves the version, in the same transaction."""
+    if any(isinstance(obj, MARKET_MODELS) for obj in chain(session.new, session.dirty, session.deleted)):
+        session.connection().execute(_BUMP)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _bump_on_bulk(state) -> None:
+    """So does an INSERT/UPDATE/DELETE statement run through a session on a market table."""
+    writes = state.is_insert or state.is_update or state.is_delete
+    if writes and getattr(state.statement.table, "name", None) in _MARKET_TABLES:
+        state.session.connection().execute(_BUMP)
+
+
+class Lease(Base):
+    """A named lock shared by every process through the database: held by `owner` until `expires_at`."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class AccessToken(Base):
+    """The one access_token of an API account, shared by all processes."""
+
+    __tablename__ = "access_tokens"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)  # wechat:<appid> | wecom:<corpid>:<agentid>
+    token: Mapped[str] = mapped_column(String(512))
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class PushRun(Base):
+    """One push (the daily summary of a date): created once, resumed until every delivery is settled."""
+
+    __tablename__ = "push_runs"
+    __table_args__ = (UniqueConstraint("kind", "run_date", name="uq_push_run_kind_date"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # daily
+    run_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | done | stopped | skipped
+    data_date: Mapped[date | None] = mapped_column(Date)  # the newest quote date the run reports
+    reason: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Delivery(Base):
+    """The ledger: one row per (run, recipient), written before anything is sent.
+
+    status: queued → sending → sent | failed | skipped; a row found in `sending` by a later process may or
+    may not have gone out and becomes `unknown` (reported, never re-sent automatically).
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("run_id", "channel", "recipient", name="uq_delivery_run_recipient"),
+        Index("ix_delivery_run_status", "run_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("push_runs.id"))
+    subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id"))
+    channel: Mapped[str] = mapped_column(String(16))  # wechat | wecom | wecom_robot
+    recipient: Mapped[str] = mapped_column(String(160))  # openid, WeCom userid, robot name, tag:<id>
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(default=0)
+    error_code: Mapped[int | None] = mapped_column()
+    error_message: Mapped[str] = mapped_column(String(255), default="")
+    claimed_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
 class QuarantinedQuote(Base):
     """A fetched quote that failed a plausibility check, held until an admin approves or rejects it."""
 

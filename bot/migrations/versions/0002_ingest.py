@@ -1,14 +1,14 @@
 """ingest: source status, quarantined quotes, a quote series includes its unit
 
 Revision ID: 0002
-Revises: 0001
+Revises: 0003
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = '0002'
-down_revision = '0001'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
