@@ -133,6 +133,10 @@ def test_english_daily_report_then_the_bot_shows_the_fetched_price(db_url, site,
                                   "url": site.url("/2025/06/daily-report-2025-06-12.html")})
     app = make_app(clock=lambda: NOW)
     bot = app.extensions["rebot"]
+    from bot.messages import Message
+
+    before = bot.answer(Message("console", "u1", text="price PrNd")).text  # cached until the market changes
+    assert before.splitlines()[0] == "PrNd oxide (PrNd-oxide) · 2025-06-11"
     result = run(bot.db, config)
     assert result.ok, result.error
     assert quotes(bot.db, "daily-en") == [
@@ -144,8 +148,6 @@ def test_english_daily_report_then_the_bot_shows_the_fetched_price(db_url, site,
         ("Tb-metal", JUNE_12, 8690000, 8710000, "yuan/t"),
         ("PrNd-oxide", JUNE_12, 62, 63, "usd/kg"),
     ]
-    from bot.messages import Message
-
     reply = bot.answer(Message("console", "u1", text="price PrNd")).text
     assert reply.splitlines()[0] == "PrNd oxide (PrNd-oxide) · 2025-06-12"
     assert "452,000" in reply and "Source: daily-en" in reply and "usd" not in reply.lower()
