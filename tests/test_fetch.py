@@ -281,3 +281,20 @@ def test_a_report_page_with_a_table_and_prose_keeps_the_tables_figure(db, db_url
     assert (result.quotes_new, result.quotes_quarantined) == (5, 1)
     # The paragraph's 45.3万元/吨 (a mid, not the range) contradicts the table: reported, not stored.
     assert result.problems == ["PrNd-oxide: 453,000–453,000 contradicts 452,000–454,000 stated earlier in the same fetch"]
+
+
+def test_the_scheduler_runs_each_source_on_its_schedule(make_app, site):
+    from bot.push.scheduler import build_scheduler, jobs, run_once
+
+    app = make_app(sources=[{"name": "daily-en", "type": "report", "schedule": "0 18 * * 1-5",
+                             "url": site.url("/2025/06/daily-report-2025-06-12.html")}],
+                   **{"ingest.retries": 0})
+    bot = app.extensions["rebot"]
+    scheduler = build_scheduler(bot)
+    trigger = scheduler.get_job("fetch.daily-en").trigger
+    friday = datetime(2025, 6, 13, 19, 0, tzinfo=DEMO_NOW.tzinfo)
+    assert trigger.get_next_fire_time(None, friday) == datetime(2025, 6, 16, 18, 0, tzinfo=DEMO_NOW.tzinfo)
+    [job] = [j for j in jobs(bot.config) if j.id == "fetch.daily-en"]
+    assert run_once(bot, job)
+    assert len(quotes(bot.db, "daily-en")) == 7
+    assert status(bot.db, "daily-en").runs == 1

@@ -1,6 +1,7 @@
 """Running sources: one run fetches, checks and stores, and records the source's status."""
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -149,9 +150,23 @@ def run_sources(db: Database, config: Config, name: str | None = None) -> list[R
 
 def source_jobs(config: Config, db: Database | None = None) -> list[tuple[str, str, Callable[[], RunResult]]]:
     """(name, cron expression, callable) per enabled source, for the scheduler: the callable runs the
-    source once. The cron expression is in `config.zone` (CronTrigger.from_crontab(cron, timezone=...))."""
+    source once. The cron line is in `config.zone`, crontab day numbers (bot.cron.trigger(cron, config.zone))."""
     database = db or Database(config["database_url"])
     return [(s.name, s.schedule, _job(database, config, s)) for s in sources_of(config)]
+
+
+def ingest_jobs(config: Config) -> list:
+    """The scheduler's job provider (bot.push.scheduler.JOB_PROVIDERS): one `fetch.NAME` job per source."""
+    from bot.push.scheduler import ScheduledJob
+
+    return [ScheduledJob(f"fetch.{s.name}", s.schedule, functools.partial(_scheduled_run, source=s),
+                         lease_seconds=900) for s in sources_of(config)]
+
+
+def _scheduled_run(bot, source: SourceConfig) -> RunResult:
+    result = run_source(bot.db, bot.config, source)
+    log.log(logging.INFO if result.ok else logging.WARNING, "%s", result.describe())
+    return result
 
 
 def _job(db: Database, config: Config, source: SourceConfig) -> Callable[[], RunResult]:
