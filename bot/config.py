@@ -64,6 +64,16 @@ def _http_url(value: Any) -> str | None:
     return None
 
 
+def _base_url(value: Any) -> str | None:
+    if not value:
+        return None
+    if not str(value).startswith(("http://", "https://")):
+        return f"must be empty or start with https:// (the address users open), not {value!r}"
+    if "?" in value or "#" in value:
+        return f"must be a plain base address without ? or #, not {value!r}"
+    return None
+
+
 def _positive(value: Any) -> str | None:
     return None if value > 0 else "must be greater than 0"
 
@@ -125,6 +135,10 @@ def _log_level(value: Any) -> str | None:
     return None if str(value).upper() in levels else f"must be one of {', '.join(levels)}"
 
 
+def _log_format(value: Any) -> str | None:
+    return None if value in ("text", "json") else f"must be text or json, not {value!r}"
+
+
 # key path -> (type, default, extra check). Every key the bot reads is listed here.
 SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None] | None]] = {
     "database_url": (str, DEFAULT_DATABASE_URL, _database_url),
@@ -133,10 +147,12 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "admins": (list, [], None),
     "default_products": (list, ["PrNd-oxide", "PrNd-metal", "Dy-oxide", "DyFe", "Tb-oxide", "Tb-metal",
                                 "Er-oxide", "Ho-oxide", "Gd-oxide"], _product_codes),
+    "public_base_url": (str, "", _base_url),
     "server.host": (str, "127.0.0.1", None),
     "server.port": (int, 8000, _positive),
     "server.max_body_bytes": (int, 64 * 1024, _positive),
     "logging.level": (str, "INFO", _log_level),
+    "logging.format": (str, "text", _log_format),
     "wechat.token": (str, "", None),
     "wechat.app_id": (str, "", None),
     "wechat.app_secret": (str, "", None),
@@ -146,6 +162,7 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "wechat.reply_wait_seconds": ((int, float), 4.0, _positive),
     "wechat.reply_budget_seconds": ((int, float), 4.0, _positive),
     "wechat.menu.commands": (dict, {}, None),
+    "wechat.menu.button": (list, [], None),  # checked in full by `rebot menu check` (bot/menu.py)
     "wechat.token_endpoint": (str, "token", _one_of("token", "stable")),
     "wecom.corp_id": (str, "", None),
     "wecom.agent_id": (int, 0, None),
@@ -179,11 +196,19 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "ingest.backoff": ((int, float), 1.0, _not_negative),
     "ingest.max_bytes": (int, 5 * 1024 * 1024, _positive),
     "ingest.user_agent": (str, "rebot/0.1 (rare-earth market data fetcher)", None),
+    "admin.secure_cookies": (bool, False, None),
+    "admin.session_hours": (int, 12, _positive),
+    "admin.lockout_attempts": (int, 5, _positive),
+    "admin.lockout_minutes": (int, 15, _positive),
+    "admin.page_size": (int, 50, _positive),
 }
 SECRETS = {"wechat.token", "wechat.app_secret", "wechat.encoding_aes_key", "database_url",
            "wecom.secret", "wecom.token", "wecom.encoding_aes_key", "robots"}
-_KIND_NAMES = {str: "text (quote it in YAML if it looks like a number)", int: "a whole number",
+_KIND_NAMES = {str: "text (quote it in YAML if it looks like a number)", int: "a whole number", bool: "true or false",
                list: "a list", dict: "a mapping of keys to values", (int, float): "a number"}
+
+
+_BOOLEANS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
 
 
 def env_name(key: str) -> str:
@@ -238,6 +263,10 @@ def _from_env(key: str, kind, raw: str) -> Any:
         return [item.strip() for item in raw.split(",") if item.strip()]
     if kind is dict:
         return yaml.safe_load(raw) or {}
+    if kind is bool:
+        if raw.strip().lower() not in _BOOLEANS:
+            raise ValueError(raw)
+        return _BOOLEANS[raw.strip().lower()]
     if kind is int:
         return int(raw)
     if kind == (int, float):

@@ -257,9 +257,18 @@ def test_run_sources_and_scheduler_jobs(db, db_url, site):
     config = make_config(db_url, {"name": "a", "type": "report", "url": site.url("/daily-report-2025-06-12.html")},
                          {"name": "b", "type": "report", "url": site.url("/status/500"), "schedule": "*/30 * * * *"},
                          {"name": "off", "type": "rss", "url": site.url("/feed.xml"), "enabled": False})
-    jobs = source_jobs(config, db)
-    assert [(name, cron) for name, cron, _run in jobs] == [("a", "0 18 * * 1-5"), ("b", "*/30 * * * *")]
-    assert jobs[0][2]().ok
+    from bot.push.scheduler import jobs as scheduled
+    from bot.service import Bot
+
+    found = {job.id: job for job in scheduled(config)}
+    assert [(job.id, job.cron) for job in source_jobs(config)] == [("fetch.a", "0 18 * * 1-5"),
+                                                                   ("fetch.b", "*/30 * * * *")]
+    assert set(found) == {"push.daily", "fetch.a", "fetch.b"}
+    bot = Bot(config)
+    try:
+        assert found["fetch.a"].func(bot).ok
+    finally:
+        bot.db.dispose()
     assert [r.ok for r in run_sources(db, config)] == [True, False]
     with pytest.raises(KeyError, match="no source named 'zz' \\(sources: a, b\\)"):
         run_sources(db, config, "zz")

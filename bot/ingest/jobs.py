@@ -6,7 +6,6 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Callable
 
 from sqlalchemy.orm import Session
 
@@ -148,30 +147,15 @@ def run_sources(db: Database, config: Config, name: str | None = None) -> list[R
     return [run_source(db, config, source) for source in sources]
 
 
-def source_jobs(config: Config, db: Database | None = None) -> list[tuple[str, str, Callable[[], RunResult]]]:
-    """(name, cron expression, callable) per enabled source, for the scheduler: the callable runs the
-    source once. The cron line is in `config.zone`, crontab day numbers (bot.cron.trigger(cron, config.zone))."""
-    database = db or Database(config["database_url"])
-    return [(s.name, s.schedule, _job(database, config, s)) for s in sources_of(config)]
-
-
-def ingest_jobs(config: Config) -> list:
-    """The scheduler's job provider (bot.push.scheduler.JOB_PROVIDERS): one `fetch.NAME` job per source."""
+def source_jobs(config: Config) -> list:
+    """The scheduler's job per enabled source: `fetch.<name>` on the source's cron (in `config.zone`)."""
     from bot.push.scheduler import ScheduledJob
 
-    return [ScheduledJob(f"fetch.{s.name}", s.schedule, functools.partial(_scheduled_run, source=s),
-                         lease_seconds=900) for s in sources_of(config)]
+    return [ScheduledJob(f"fetch.{s.name}", s.schedule, functools.partial(_run_job, source=s), lease_seconds=600)
+            for s in sources_of(config)]
 
 
-def _scheduled_run(bot, source: SourceConfig) -> RunResult:
+def _run_job(bot, source: SourceConfig) -> RunResult:
     result = run_source(bot.db, bot.config, source)
     log.log(logging.INFO if result.ok else logging.WARNING, "%s", result.describe())
     return result
-
-
-def _job(db: Database, config: Config, source: SourceConfig) -> Callable[[], RunResult]:
-    def run() -> RunResult:
-        return run_source(db, config, source)
-
-    run.__name__ = f"fetch_{source.name}"
-    return run
