@@ -103,10 +103,10 @@ def _one_of(*choices: str) -> Callable[[Any], str | None]:
 
 
 def _cron(value: Any) -> str | None:
-    from apscheduler.triggers.cron import CronTrigger
+    from bot.cron import trigger
 
     try:
-        CronTrigger.from_crontab(value)
+        trigger(value, "UTC")
     except ValueError as exc:
         return f"is not a crontab line (minute hour day month day-of-week, e.g. '30 17 * * mon-fri'): {exc}"
     return None

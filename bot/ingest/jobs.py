@@ -156,4 +156,6 @@ def source_jobs(config: Config) -> list:
 
 
 def _run_job(bot, source: SourceConfig) -> RunResult:
-    return run_source(bot.db, bot.config, source)
+    result = run_source(bot.db, bot.config, source)
+    log.log(logging.INFO if result.ok else logging.WARNING, "%s", result.describe())
+    return result
