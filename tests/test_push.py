@@ -335,3 +335,19 @@ def test_ten_thousand_subscribers_each_get_exactly_one_message_through_faults(pu
     got = Counter(d["to"] for d in emulator.delivered)
     assert got == {u: 1 for u in openids + members}
     assert emulator.token_fetches["/cgi-bin/token"] == 2
+
+
+def test_long_summaries_are_cut_cleanly_to_each_channels_limit(push_bot, emulator):
+    from bot.demo import load_catalog
+    from bot.push.content import DailyContent
+
+    every = [entry["code"] for entry in load_catalog()]
+    bot = push_bot(**{"push.news_count": 50, "push.wechat.template_fields": {
+        "first": "{{ title }}", "keyword1": "{{ summary.rows | length }} products", "remark": "{{ text }}"}})
+    with bot.db.session() as session:
+        content = DailyContent(bot.config, session, bot.catalog(), date(2025, 6, 11)).for_subscriber(every * 4, "zh")
+    assert len(content.text.encode()) <= 2048 and content.text.endswith("…")
+    assert content.text[:-1].endswith("\n")  # cut at a line end, no half line or half character
+    assert len(content.markdown.encode()) <= 4096 and "**镝铁合金**" in content.markdown
+    assert content.template_fields["keyword1"] == "26 products"
+    assert len(content.template_fields["remark"].encode()) <= 1000
