@@ -149,6 +149,10 @@ class DailyPush:
             report.status, report.reason = "busy", "another process is running this push"
             return report
         try:
+            with self.db.session() as session:  # another process may have finished it while we waited
+                finished = session.get(PushRun, run.id).status == "done"
+            if finished and not (retry_failed or retry_unknown):
+                return self._report(run)
             sent_now = self._work(run, lease, retry_failed, retry_unknown)
         finally:
             leases.release(self.db, lease, self.owner)
