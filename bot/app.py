@@ -39,11 +39,13 @@ def create_app(config: Config | dict[str, Any] | str | None = None,
         app.extensions["rebot.wecom_crypto"] = MessageCrypto(
             config["wecom.token"], config["wecom.encoding_aes_key"], config["wecom.corp_id"])
 
+    from bot.admin import blueprint as admin
     from bot.channels.wechat import blueprint as wechat
     from bot.channels.wecom import blueprint as wecom
 
     app.register_blueprint(wechat)
     app.register_blueprint(wecom)
+    app.register_blueprint(admin)
 
     @app.get("/healthz")
     def healthz():

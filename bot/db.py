@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import DateTime, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration's revision id; a test keeps it equal to Alembic's head.
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 
 
 class Database:
@@ -21,6 +22,29 @@ class Database:
         self.url = url
         self.engine = _make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        dialect = self.engine.dialect
+        self.IntegrityError = dialect.dbapi.IntegrityError
+        self._qmark = dialect.paramstyle == "qmark"
+        self._datetime = DateTime().bind_processor(dialect) or (lambda value: value)
+
+    @contextmanager
+    def raw(self) -> Iterator[Any]:
+        """A pooled DB-API connection, for the few statements on every message's path (ORM costs too much there).
+
+        Write SQL with `?` placeholders and pass it through `sql()`; the pool rolls back what is not committed."""
+        conn = self.engine.raw_connection()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def sql(self, statement: str) -> str:
+        """`statement` with the driver's placeholders (`?` for SQLite, `%s` for psycopg)."""
+        return statement if self._qmark else statement.replace("?", "%s")
+
+    def timestamp(self, value: datetime) -> Any:
+        """A naive UTC datetime as the driver stores it for a DateTime column."""
+        return self._datetime(value)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

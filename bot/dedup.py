@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from typing import Callable
+from typing import Any, Callable
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -13,6 +13,12 @@ from bot.db import Database
 from bot.models import ProcessedMessage, utcnow
 
 POLL_SECONDS = 0.05
+_messages = ProcessedMessage.__table__
+# Built once: these run on every message.
+_INSERT = _messages.insert()
+_FINISH = _messages.update().where(_messages.c.key == bindparam("k")).values(state="done", reply=bindparam("reply"))
+_FORGET = _messages.delete().where(_messages.c.key == bindparam("k"))
+_READ = select(_messages.c.state, _messages.c.reply).where(_messages.c.key == bindparam("k"))
 
 
 def answer_once(db: Database, key: str, produce: Callable[[Session], str], wait_seconds: float) -> str | None:
@@ -23,29 +29,47 @@ def answer_once(db: Database, key: str, produce: Callable[[Session], str], wait_
     means the first attempt has not finished yet. The work and its stored result commit together.
     """
     try:
-        with db.session() as session:
-            session.add(ProcessedMessage(key=key, state="running"))
+        with db.engine.begin() as conn:
+            conn.execute(_INSERT, {"key": key, "state": "running", "created_at": utcnow()})
     except IntegrityError:
         return _wait_for(db, key, wait_seconds)
     try:
         with db.session() as session:
             result = produce(session)
-            row = session.get(ProcessedMessage, key)
-            row.state, row.reply = "done", result
+            session.connection().execute(_FINISH, {"k": key, "reply": result})
         return result
     except BaseException:
-        with db.session() as session:
-            session.execute(delete(ProcessedMessage).where(ProcessedMessage.key == key))
+        with db.engine.begin() as conn:
+            conn.execute(_FORGET, {"k": key})
         raise
+
+
+_RECORD = "INSERT INTO processed_messages (key, state, reply, created_at) VALUES (?, 'done', ?, ?)"
+
+
+def record_once(db: Database, key: str, result: str, wait_seconds: float,
+                also: Callable[[Any], None] | None = None) -> str | None:
+    """Keep `result`, made without side effects, as the answer to `key` unless there is one already.
+
+    `also(cursor)` runs in the same transaction. Returns the answer that stands: `result`, or the one an
+    earlier attempt stored (None while that attempt still runs). The hot path: plain DB-API, one commit."""
+    try:
+        with db.raw() as conn:
+            cursor = conn.cursor()
+            cursor.execute(db.sql(_RECORD), (key, result, db.timestamp(utcnow())))
+            if also is not None:
+                also(cursor)
+            conn.commit()
+        return result
+    except db.IntegrityError:
+        return _wait_for(db, key, wait_seconds)
 
 
 def _wait_for(db: Database, key: str, wait_seconds: float) -> str | None:
     deadline = time.monotonic() + wait_seconds
     while True:
-        with db.session() as session:
-            row = session.execute(
-                select(ProcessedMessage.state, ProcessedMessage.reply).where(ProcessedMessage.key == key)
-            ).first()
+        with db.engine.connect() as conn:
+            row = conn.execute(_READ, {"k": key}).first()
         if row is not None and row.state == "done":
             return row.reply
         if time.monotonic() >= deadline:
@@ -55,6 +79,6 @@ def _wait_for(db: Database, key: str, wait_seconds: float) -> str | None:
 
 def prune(db: Database, older_than: timedelta = timedelta(days=2)) -> int:
     """Forget message keys older than `older_than` (WeChat retries within seconds)."""
-    with db.session() as session:
-        result = session.execute(delete(ProcessedMessage).where(ProcessedMessage.created_at < utcnow() - older_than))
+    with db.engine.begin() as conn:
+        result = conn.execute(delete(ProcessedMessage).where(ProcessedMessage.created_at < utcnow() - older_than))
         return result.rowcount or 0

@@ -6,13 +6,14 @@ import importlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.config import Config
+from bot.db import Database
 from bot.market.catalog import Catalog
 from bot.messages import CommandError, Message, Reply, TemplateReply
 from bot.models import Subscriber, utcnow
@@ -20,7 +21,7 @@ from bot.render import Renderer
 
 
 HANDLER_MODULES = ("handlers.price", "handlers.news", "handlers.summary", "handlers.subscribe",
-                   "handlers.help", "handlers.events")
+                   "handlers.help", "handlers.events", "handlers.admin")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _EDGE_PUNCT = " \t\r\n:;,.!?。！？，；：、\"'“”‘’"
 
@@ -36,19 +37,25 @@ class Command:
     help: dict[str, str] = field(default_factory=dict)  # language -> one line
     admin_only: bool = False
     hidden: bool = False
+    # True when the reply depends only on the arguments, the language, the day and the market data, so it
+    # can be cached per market version; a callable decides from the arguments.
+    pure: bool | Callable[[str], bool] = False
 
     @property
     def names(self) -> tuple[str, ...]:
         return (self.name, *self.aliases)
 
+    def is_pure(self, args: str) -> bool:
+        return self.pure(args) if callable(self.pure) else self.pure
+
 
 def command(name: str, *, aliases=(), usage_en="", usage_zh="", help_en="", help_zh="",
-            admin_only=False, hidden=False):
+            admin_only=False, hidden=False, pure=False):
     """Mark a handler function as the command `name`; the router collects it."""
 
     def mark(fn):
         fn.command = Command(name, fn, tuple(aliases), {"en": usage_en or name, "zh": usage_zh or usage_en or name},
-                             {"en": help_en, "zh": help_zh}, admin_only, hidden)
+                             {"en": help_en, "zh": help_zh}, admin_only, hidden, pure)
         return fn
 
     return mark
@@ -82,6 +89,23 @@ def find_subscriber(session: Session, message: Message) -> Subscriber | None:
     return session.scalars(
         select(Subscriber).where(Subscriber.channel == message.channel, Subscriber.external_id == message.user_id)
     ).first()
+
+
+LAST_SEEN_RESOLUTION = timedelta(minutes=1)
+_TOUCH = "UPDATE subscribers SET last_seen = ? WHERE channel = ? AND external_id = ? AND last_seen < ?"
+_TOUCH_LANGUAGE = ("UPDATE subscribers SET last_seen = ?, language = ? WHERE channel = ? AND external_id = ?"
+                   " AND (last_seen < ? OR language <> ?)")
+
+
+def touch_subscriber(db: Database, cursor, message: Message, language: str) -> None:
+    """Note on a DB-API `cursor` that the sender was seen (to the minute) and, when their words told it, their
+    language. Usually it changes nothing, so a busy sender costs no row write per message."""
+    now = utcnow()
+    seen, stale = db.timestamp(now), db.timestamp(now - LAST_SEEN_RESOLUTION)
+    if language:
+        cursor.execute(db.sql(_TOUCH_LANGUAGE), (seen, language, message.channel, message.user_id, stale, language))
+    else:
+        cursor.execute(db.sql(_TOUCH), (seen, message.channel, message.user_id, stale))
 
 
 @dataclass
@@ -170,9 +194,35 @@ class Router:
             return cmd, rest.strip(_EDGE_PUNCT)
         return None
 
+    def route(self, text: str, admin: bool, catalog: Catalog) -> tuple[Command, str] | None:
+        """The command normalised `text` runs and its argument; a bare product name is `price`."""
+        found = self.match(text, admin)
+        if found:
+            return found
+        if text and catalog.resolve(text):
+            return self.get("price"), text
+        return None
+
+    def cache_key(self, message: Message, catalog: Catalog) -> tuple[tuple, str] | None:
+        """(key, language) under which the reply to `message` can be cached, or None.
+
+        Only for a pure command whose language the words themselves tell, so that nothing about the
+        sender goes into the reply; the key holds everything else the reply depends on but the day."""
+        if message.event or not message.text:
+            return None
+        text = normalise(message.text)
+        language = language_of(text, catalog, self._by_name)
+        admin = message.user_id in self.config["admins"]
+        found = self.route(text, admin, catalog) if language else None
+        if found is None or not found[0].is_pure(found[1]):
+            return None
+        return (text, language, admin), language
+
     def handle(self, session: Session, message: Message, now: datetime, catalog: Catalog,
-               max_bytes: int = 2048) -> Reply:
-        """Run the command a message asks for and render its reply."""
+               max_bytes: int = 2048) -> tuple[Reply, str]:
+        """Run the command a message asks for; its rendered reply and the language its words told ('' if none).
+
+        The caller notes the sender as seen (`touch_subscriber`)."""
         text = normalise(message.text)
         sub = find_subscriber(session, message)
         detected = language_of(text, catalog, self._by_name) if text else ""
@@ -185,24 +235,16 @@ class Router:
                 result = self.dispatch(ctx, text)
         except CommandError as err:
             result = err.reply
-        sub = ctx.subscriber(create=False)
-        if sub is not None:
-            sub.last_seen = utcnow()
-            if detected:
-                sub.language = detected
-        return self.renderer.render(result, ctx.language, max_bytes)
+        return self.renderer.render(result, ctx.language, max_bytes), detected
 
     def dispatch(self, ctx: Context, text: str):
         """The reply data for normalised `text` in `ctx`."""
         if not text:
             return TemplateReply("empty")
-        found = self.match(text, ctx.is_admin)
+        found = self.route(text, ctx.is_admin, ctx.catalog)
         if found:
             cmd, args = found
             return cmd.handler(ctx, args)
-        product = ctx.catalog.resolve(text)
-        if product:
-            return self.get("price").handler(ctx, text)
         return TemplateReply("unknown", {"suggestion": self.suggest(ctx, text)})
 
     def suggest(self, ctx: Context, text: str) -> str | None:

@@ -10,9 +10,12 @@ from bot.config import Config
 from bot.db import Database
 from bot.market.catalog import Catalog
 from bot.messages import Message, Reply
-from bot.router import Router, language_of
+from bot.models import READ_MARKET_VERSION
+from bot.reply_cache import ReplyCache
+from bot.router import Router, language_of, touch_subscriber
 
 log = logging.getLogger(__name__)
+_READ_VERSION = "SELECT version FROM market_version WHERE id = 1"
 
 
 class Bot:
@@ -23,31 +26,61 @@ class Bot:
         self.db = Database(config["database_url"])
         self.router = Router(config)
         self.clock = clock or (lambda: datetime.now(config.zone))
-        self._catalog: Catalog | None = None
+        self.replies = ReplyCache()
+        self._catalog: tuple[int, Catalog] | None = None
         self._catalog_lock = threading.Lock()
 
-    def catalog(self) -> Catalog:
-        """The product catalog, read from the database once (call `reload_catalog` after changing it)."""
-        if self._catalog is None:
-            with self._catalog_lock, self.db.session() as session:
-                self._catalog = Catalog.from_session(session)
-        return self._catalog
+    def market_version(self) -> int:
+        """The count of changes to products, quotes and news so far (see models.MarketVersion)."""
+        with self.db.raw() as conn:
+            cursor = conn.cursor()
+            cursor.execute(_READ_VERSION)
+            return cursor.fetchone()[0]
 
-    def reload_catalog(self) -> None:
-        self._catalog = None
+    def catalog(self, version: int | None = None) -> Catalog:
+        """The product catalog as of market `version` (default: now), read again only when that changes."""
+        with self._catalog_lock:
+            if version is None:
+                version = self.market_version()
+            if self._catalog is None or self._catalog[0] != version:
+                with self.db.session() as session:
+                    self._catalog = (version, Catalog.from_session(session))
+            return self._catalog[1]
+
+    def cached_reply(self, message: Message, max_bytes: int = 2048) -> tuple[Reply, str] | None:
+        """The reply to `message` and its language when a pure command's reply is cached for today's data."""
+        version = self.market_version()
+        found = self.router.cache_key(message, self.catalog(version))
+        if found is None:
+            return None
+        key, language = found
+        reply = self.replies.get(version, (key, self.clock().date(), max_bytes))
+        return (reply, language) if reply is not None else None
 
     def answer(self, message: Message, max_bytes: int = 2048, session=None) -> Reply:
         """The reply to `message`. An unexpected error is logged and answered with an apology."""
         try:
             if session is not None:
-                return self.router.handle(session, message, self.clock(), self.catalog(), max_bytes)
+                return self._answer(session, message, max_bytes)
             with self.db.session() as own:
-                return self.router.handle(own, message, self.clock(), self.catalog(), max_bytes)
+                return self._answer(own, message, max_bytes)
         except Exception:
             log.exception("command failed (channel=%s, event=%s)", message.channel, message.event)
             if session is not None:
                 session.rollback()
             return self.apology(message)
+
+    def _answer(self, session, message: Message, max_bytes: int) -> Reply:
+        version = session.execute(READ_MARKET_VERSION).scalar_one()
+        catalog = self.catalog(version)
+        now = self.clock()
+        reply, language = self.router.handle(session, message, now, catalog, max_bytes)
+        session.flush()  # a subscriber the command created is there to be touched
+        touch_subscriber(self.db, session.connection().connection.cursor(), message, language)
+        found = self.router.cache_key(message, catalog)
+        if found is not None:
+            self.replies.put(version, (found[0], now.date(), max_bytes), reply)
+        return reply
 
     def apology(self, message: Message) -> Reply:
         """The short apology a user gets when something unexpected broke."""

@@ -50,7 +50,8 @@ def _one_product(ctx: Context, words: list[str]):
 @command("price", aliases=("价格", "报价", "价钱", "prices", "quote"),
          usage_en="price [product…]", usage_zh="价格 [产品…]",
          help_en="latest price of a product, e.g. price PrNd; alone: your products",
-         help_zh="产品最新价格，如：价格 镨钕；不带产品：关注产品一览")
+         help_zh="产品最新价格，如：价格 镨钕；不带产品：关注产品一览",
+         pure=bool)  # alone it shows the sender's products
 def price(ctx: Context, args: str):
     """The latest quote of the named product(s), or a table of the followed ones."""
     products = resolve_products(ctx, args) if args else ctx.followed_products()

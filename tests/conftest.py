@@ -27,12 +27,8 @@ AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 # e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test: run the storage tests on PostgreSQL.
 TEST_DATABASE_URL = os.environ.get("REBOT_TEST_DATABASE_URL", "")
 _counter = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def worker_id(request):
-    """The xdist worker name ('gw0'…), or 'main' without xdist."""
-    return getattr(request.config, "workerinput", {}).get("workerid", "main")
+# Database names unique to this test process: several checkouts may test on one server at once.
+RUN = f"{os.getpid()}"
 
 
 def _fill(url: str) -> None:
@@ -44,7 +40,7 @@ def _fill(url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def template_db(tmp_path_factory, worker_id):
+def template_db(tmp_path_factory):
     """A database migrated to head and loaded with the demo data, made once per test process.
 
     SQLite by default (a file); the PostgreSQL server named by REBOT_TEST_DATABASE_URL when set
@@ -55,7 +51,7 @@ def template_db(tmp_path_factory, worker_id):
         _fill(f"sqlite:///{path}")
         yield path
         return
-    name = f"rebot_tpl_{worker_id}_{os.getpid()}"  # the pid: several checkouts may share one server
+    name = f"rebot_tpl_{RUN}"
     _pg_admin(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
     _fill(_pg_url(name))
     yield name
@@ -63,14 +59,14 @@ def template_db(tmp_path_factory, worker_id):
 
 
 @pytest.fixture
-def db_url(tmp_path, template_db, worker_id):
+def db_url(tmp_path, template_db):
     """The URL of this test's own copy of the demo database."""
     if not TEST_DATABASE_URL:
         path = tmp_path / "rebot.db"
         shutil.copy(template_db, path)
         yield f"sqlite:///{path}"
         return
-    name = f"rebot_t_{worker_id}_{os.getpid()}_{next(_counter)}"
+    name = f"rebot_t_{RUN}_{next(_counter)}"
     _pg_admin(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
     yield _pg_url(name)
     _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -669,7 +669,6 @@ def add_product(bot, code: str, quotes_: list[tuple[str, int, int]]):
         for day, low, high in quotes_:
             session.add(PriceQuote(product_code=code, date=date.fromisoformat(day), low=Decimal(low),
                                    high=Decimal(high), unit="yuan/t", source="test"))
-    bot.reload_catalog()
 
 
 def test_a_product_without_quotes(bot):

@@ -564,3 +564,62 @@ def test_healthz(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.get_json()["database"] == "ok"
+
+
+# --- replies cached per market version ------------------------------------------------------------------
+
+def price_line(response) -> str:
+    """The line that gives the price: 'Price: …' for a single figure, 'Mid: …' for a range."""
+    return next(line for line in text_reply(response).splitlines() if line.startswith(("Price", "Mid")))
+
+
+def test_a_corrected_quote_is_answered_at_once(client, bot, db_url):
+    from datetime import date
+    from decimal import Decimal
+
+    from sqlalchemy import update
+
+    from bot.db import Database
+    from bot.models import PriceQuote
+
+    assert price_line(post_text(client, "price PrNd")) == "Price: 449,000 yuan/t"
+    assert price_line(post_text(client, "price PrNd")) == "Price: 449,000 yuan/t"  # now from the cache
+    other = Database(db_url)  # another process: an admin's correction, a fetch
+    try:
+        with other.session() as session:
+            quote = session.scalars(select(PriceQuote).where(PriceQuote.product_code == "PrNd-oxide",
+                                                             PriceQuote.date == date(2025, 6, 11))).one()
+            quote.low, quote.high = Decimal(450_000), Decimal(452_000)
+        assert price_line(post_text(client, "price PrNd")) == "Mid: 451,000"
+        with other.session() as session:  # a bulk statement counts too
+            session.execute(update(PriceQuote).where(PriceQuote.product_code == "PrNd-oxide",
+                                                     PriceQuote.date == date(2025, 6, 11))
+                            .values(low=Decimal(460_000), high=Decimal(462_000)))
+        assert price_line(post_text(client, "price PrNd")) == "Mid: 461,000"
+    finally:
+        other.dispose()
+
+
+def test_a_cached_reply_is_still_deduplicated(client, bot):
+    post_text(client, "price PrNd")  # fills the cache
+    msg_id = next(_ids)
+    first = post_text(client, "price PrNd", msg_id=msg_id)
+    again = post_text(client, "price PrNd", msg_id=msg_id)
+    assert first.data == again.data
+    with bot.db.session() as session:
+        assert session.get(ProcessedMessage, f"wechat:{msg_id}").state == "done"
+
+
+def test_a_cached_reply_notes_the_sender_seen_and_their_language(client, bot):
+    from datetime import datetime
+
+    post_text(client, "订阅 镝铁")  # a subscriber who writes Chinese
+    with bot.db.session() as session:
+        sub = session.scalars(select(Subscriber).where(Subscriber.external_id == USER)).one()
+        sub.last_seen = datetime(2025, 1, 1)
+    post_text(client, "price PrNd", user="oSomeone-else")  # fills the cache
+    post_text(client, "price PrNd")  # from the cache, in English
+    with bot.db.session() as session:
+        sub = session.scalars(select(Subscriber).where(Subscriber.external_id == USER)).one()
+        assert sub.language == "en"
+        assert sub.last_seen > datetime(2025, 1, 2)

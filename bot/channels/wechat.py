@@ -11,7 +11,9 @@ from flask import Blueprint, Response, abort, current_app, request
 from bot.channels.crypto import CryptoError, MessageCrypto, signature_matches
 from bot.channels.wechat_xml import XMLError, parse, render_envelope, render_reply
 from bot.channels.budget import answer_within
+from bot.dedup import record_once
 from bot.messages import Message, Reply
+from bot.router import touch_subscriber
 from bot.service import Bot
 
 log = logging.getLogger(__name__)
@@ -89,21 +91,30 @@ def receive():
         abort(400)
     key = "wechat:" + (fields.get("MsgId") or f"{message.user_id}:{fields.get('CreateTime', '')}")
 
-    def produce(session) -> tuple[str, Reply]:
-        reply = bot.answer(message, TEXT_REPLY_BYTES, session=session)
+    def xml_of(reply: Reply) -> str:
         if reply.empty:
-            return "", reply
+            return ""
         if len(reply.articles) > 1 and message.event is None:
             # WeChat shows one article in a passive reply to a user's message (up to 8 only for events
             # such as menu clicks): send the text version, which lists them all with links.
             reply = Reply(text=reply.text)
-        return render_reply(message.user_id, fields.get("ToUserName", ""), reply, int(time.time())), reply
+        return render_reply(message.user_id, fields.get("ToUserName", ""), reply, int(time.time()))
+
+    def produce(session) -> tuple[str, Reply]:
+        reply = bot.answer(message, TEXT_REPLY_BYTES, session=session)
+        return xml_of(reply), reply
 
     api = current_app.extensions.get("rebot.wechat_api")
     send_later = (lambda reply: api.send_custom_text(message.user_id, reply.text)) if api else None
+    wait = bot.config["wechat.reply_wait_seconds"]
     try:
-        xml = answer_within(bot.db, key, produce, bot.config["wechat.reply_budget_seconds"],
-                            bot.config["wechat.reply_wait_seconds"], send_later)
+        cached = bot.cached_reply(message, TEXT_REPLY_BYTES)
+        if cached is not None:  # ready at once: no need for the reply budget's thread
+            reply, language = cached
+            xml = record_once(bot.db, key, xml_of(reply), wait,
+                              also=lambda cursor: touch_subscriber(bot.db, cursor, message, language))
+        else:
+            xml = answer_within(bot.db, key, produce, bot.config["wechat.reply_budget_seconds"], wait, send_later)
     except Exception:  # e.g. the database failed outside the handler: an error page would read "无法提供服务"
         log.exception("wechat: could not answer a message (msg_type=%s)", fields.get("MsgType"))
         xml = render_reply(message.user_id, fields.get("ToUserName", ""), bot.apology(message), int(time.time()))

@@ -1,14 +1,14 @@
 """push: leases, shared access tokens, push runs and the delivery ledger
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0006
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = "0003"
-down_revision = "0001"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
