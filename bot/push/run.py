@@ -15,7 +15,7 @@ import queue
 import random
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Callable
@@ -269,30 +269,41 @@ class DailyPush:
                 ThreadPoolExecutor(self.config["push.workers"], thread_name_prefix="push") as pool:
             content = DailyContent(self.config, content_session, self.bot.catalog(), run.run_date,
                                    self.bot.router.renderer)
+            done: queue.Queue = queue.Queue()
+            outstanding, exhausted, buffered = 0, False, []
+            flushed = logged = time.monotonic()
             while True:
-                active = [c for c in self.channels if c not in self.stopped]
-                claimed = self._claim(run, active, batch) if active else []
-                if not claimed:
+                # Claim the next rows before the workers run dry, so no worker idles at a claim boundary.
+                if not (exhausted or lost) and outstanding <= 2 * self.config["push.workers"]:
+                    active = [c for c in self.channels if c not in self.stopped]
+                    claimed = self._claim(run, active, batch) if active else []
+                    exhausted = not claimed
+                    for channel, body, chunk in self._tasks(claimed, content):
+                        pool.submit(self._deliver, channel, body, chunk).add_done_callback(done.put)
+                        outstanding += 1
+                if outstanding == 0 and not buffered:
                     break
-                tasks = self._tasks(claimed, content)
-                pending = {pool.submit(self._deliver, channel, body, chunk) for channel, body, chunk in tasks}
-                buffered: list[_Result] = []
-                flushed = time.monotonic()
-                while pending:
-                    done, pending = wait(pending, timeout=FLUSH_EVERY, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        buffered.extend(future.result())
-                    if buffered and (not pending or time.monotonic() - flushed >= FLUSH_EVERY):
-                        sent += self._record(buffered)
-                        settled += len(buffered)
-                        buffered, flushed = [], time.monotonic()
-                    if time.monotonic() - renewed > self.lease_seconds / 3:
-                        lost = not leases.acquire(self.db, lease, self.owner, self.lease_seconds)
-                        renewed = time.monotonic()
-                log.info("push %s: %d settled so far (%d sent)", run.run_date, settled, sent)
-                if lost:
-                    log.error("push %s: lost the run's lease to another process; stopping", run.run_date)
-                    break
+                try:
+                    future = done.get(timeout=FLUSH_EVERY) if outstanding else None
+                except queue.Empty:
+                    future = None
+                if future is not None:
+                    outstanding -= 1
+                    buffered.extend(future.result())
+                now = time.monotonic()
+                if buffered and (outstanding == 0 or now - flushed >= FLUSH_EVERY):
+                    sent += self._record(buffered)
+                    settled += len(buffered)
+                    buffered, flushed = [], now
+                if now - renewed > self.lease_seconds / 3:
+                    lost = not leases.acquire(self.db, lease, self.owner, self.lease_seconds)
+                    renewed = now
+                    if lost:
+                        log.error("push %s: lost the run's lease to another process; stopping", run.run_date)
+                if now - logged > 10:
+                    log.info("push %s: %d settled so far (%d sent)", run.run_date, settled, sent)
+                    logged = now
+            log.info("push %s: %d settled (%d sent)", run.run_date, settled, sent)
         return sent
 
     def _claim(self, run: PushRun, channels: list[str], batch: int) -> list:
