@@ -248,6 +248,8 @@ def test_redacted_leaves_unset_secrets_empty():
     ({"robots": [{"name": "a", "webhook": "https://x"}, {"name": "a", "webhook": "https://y"}]}, "robots", "twice"),
     ({"wecom": {"corp_id": "ww1"}}, "wecom.agent_id", "AgentId"),
     ({"push": {"wecom": {"duplicate_check_seconds": 20000}}}, "push.wecom.duplicate_check_seconds", "14400"),
+    ({"push": {"wechat": {"template_fields": {"first": "{{ title"}}}}, "push.wechat.template_fields", "first: not"),
+    ({"push": {"wechat": {"template_fields": {"first": "{{ titel }}"}}}}, "push.wechat.template_fields", "titel"),
 ])
 def test_push_keys_name_their_errors(data, key, words):
     errors = errors_of(data)
