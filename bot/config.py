@@ -112,6 +112,23 @@ def _cron(value: Any) -> str | None:
     return None
 
 
+def _template_fields(value: Any) -> str | None:
+    import jinja2
+    import jinja2.meta
+
+    for field, source in value.items():
+        if not isinstance(source, str):
+            return f"{field}: must be a Jinja2 text such as '{{{{ title }}}}'"
+        try:
+            names = jinja2.meta.find_undeclared_variables(jinja2.Environment().parse(source))
+        except jinja2.TemplateSyntaxError as exc:
+            return f"{field}: not a valid Jinja2 text: {exc.message}"
+        unknown = names - {"title", "date", "prices", "news", "text", "summary"}
+        if unknown:
+            return f"{field}: unknown name {', '.join(sorted(unknown))} (use title, date, prices, news, text, summary)"
+    return None
+
+
 def _robots(value: Any) -> str | None:
     names = set()
     for i, robot in enumerate(value):
@@ -182,7 +199,7 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "push.lease_seconds": (int, 60, _positive),
     "push.wechat.mode": (str, "template", _one_of("template", "custom", "mass")),
     "push.wechat.template_id": (str, "", None),
-    "push.wechat.template_fields": (dict, {}, None),
+    "push.wechat.template_fields": (dict, {}, _template_fields),
     "push.wechat.template_url": (str, "", None),
     "push.wechat.mass_tag_id": (int, 0, None),
     "push.wechat.rate_per_second": ((int, float), 200.0, _positive),
