@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 from flask import Flask, jsonify
 
+from bot.channels.api import WeChatClient, WeComClient
 from bot.channels.crypto import MessageCrypto
 from bot.config import Config, build_config, load_config
 from bot.service import Bot
@@ -30,11 +31,21 @@ def create_app(config: Config | dict[str, Any] | str | None = None,
         app.extensions["rebot.wechat_crypto"] = MessageCrypto(
             config["wechat.token"], config["wechat.encoding_aes_key"], config["wechat.app_id"])
 
+    if config["wechat.app_id"] and config["wechat.app_secret"]:
+        app.extensions["rebot.wechat_api"] = WeChatClient(config, bot.db)
+    if config["wecom.corp_id"] and config["wecom.secret"]:
+        app.extensions["rebot.wecom_api"] = WeComClient(config, bot.db)
+    if config["wecom.encoding_aes_key"]:
+        app.extensions["rebot.wecom_crypto"] = MessageCrypto(
+            config["wecom.token"], config["wecom.encoding_aes_key"], config["wecom.corp_id"])
+
     from bot.admin import blueprint as admin
     from bot.channels.wechat import blueprint as wechat
+    from bot.channels.wecom import blueprint as wecom
 
     app.register_blueprint(wechat)
     app.register_blueprint(admin)
+    app.register_blueprint(wecom)
 
     @app.get("/healthz")
     def healthz():

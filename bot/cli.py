@@ -99,8 +99,9 @@ def chat(env: Env, text: tuple[str, ...], user: str):
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (default: server.host).")
 @click.option("--port", type=int, default=None, help="Port (default: server.port).")
+@click.option("--no-scheduler", is_flag=True, help="Do not run the scheduled jobs here (run `rebot scheduler`).")
 @pass_env
-def serve(env: Env, host: str | None, port: int | None):
+def serve(env: Env, host: str | None, port: int | None, no_scheduler: bool):
     """Run the bot's web server (webhook, health check) on the configured database."""
     from werkzeug.serving import run_simple
 
@@ -122,6 +123,11 @@ def serve(env: Env, host: str | None, port: int | None):
     click.echo(f"  Health check: {base}/healthz")
     click.echo(f"  Admin console: {base}/admin/ (first user: rebot admin add-user NAME --password-stdin)")
     click.echo('  Chat without WeChat: rebot chat "price PrNd"   (or `rebot chat` for a session)')
+    if not no_scheduler:
+        from bot.push.scheduler import build_scheduler
+
+        build_scheduler(bot).start()
+        click.echo(f"  Scheduler: daily push at '{config['push.daily.cron']}' ({config['timezone']})")
     run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
@@ -186,7 +192,13 @@ def check_config(env: Env, show: bool):
             click.echo(f"  {key}: {value!r}")
 
 
-from bot.cli_admin import admin, subscribers  # noqa: E402  (it uses Env and prepare from here)
+from bot.cli_push import push, scheduler  # noqa: E402 - the command families attach to `main`
+
+main.add_command(push)
+main.add_command(scheduler)
+
+
+from bot.cli_admin import admin, subscribers  # noqa: E402
 
 main.add_command(admin)
 main.add_command(subscribers)

@@ -85,6 +85,39 @@ def _product_codes(value: Any) -> str | None:
     return f"unknown product code {', '.join(wrong)}" if wrong else None
 
 
+def _one_of(*choices: str) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if value in choices else f"must be one of {', '.join(choices)}, not {value!r}"
+
+    return check
+
+
+def _cron(value: Any) -> str | None:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value)
+    except ValueError as exc:
+        return f"is not a crontab line (minute hour day month day-of-week, e.g. '30 17 * * mon-fri'): {exc}"
+    return None
+
+
+def _robots(value: Any) -> str | None:
+    names = set()
+    for i, robot in enumerate(value):
+        if not isinstance(robot, dict) or set(robot) != {"name", "webhook"}:
+            return f"[{i}] must be a mapping with exactly the keys name and webhook"
+        if not isinstance(robot["name"], str) or not robot["name"]:
+            return f"[{i}].name must be a non-empty text"
+        if robot["name"] in names:
+            return f"[{i}].name {robot['name']!r} is used twice"
+        names.add(robot["name"])
+        problem = _http_url(robot["webhook"])
+        if problem:
+            return f"[{i}].webhook {problem}"
+    return None
+
+
 def _log_level(value: Any) -> str | None:
     levels = ("DEBUG", "INFO", "WARNING", "ERROR")
     return None if str(value).upper() in levels else f"must be one of {', '.join(levels)}"
@@ -109,14 +142,42 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "wechat.api_base_url": (str, "https://api.weixin.qq.com", _http_url),
     "wechat.max_clock_skew": (int, 300, _positive),
     "wechat.reply_wait_seconds": ((int, float), 4.0, _positive),
+    "wechat.reply_budget_seconds": ((int, float), 4.0, _positive),
     "wechat.menu.commands": (dict, {}, None),
+    "wechat.token_endpoint": (str, "token", _one_of("token", "stable")),
+    "wecom.corp_id": (str, "", None),
+    "wecom.agent_id": (int, 0, None),
+    "wecom.secret": (str, "", None),
+    "wecom.token": (str, "", None),
+    "wecom.encoding_aes_key": (str, "", _aes_key),
+    "wecom.api_base_url": (str, "https://qyapi.weixin.qq.com", _http_url),
+    "robots": (list, [], _robots),
+    "http.timeout_seconds": ((int, float), 5.0, _positive),
+    "push.daily.cron": (str, "30 17 * * mon-fri", _cron),
+    "push.daily.misfire_grace_seconds": (int, 3600, _positive),
+    "push.news_count": (int, 3, _positive),
+    "push.workers": (int, 8, _positive),
+    "push.batch_size": (int, 500, _positive),
+    "push.max_attempts": (int, 4, _positive),
+    "push.backoff_seconds": ((int, float), 1.0, _positive),
+    "push.lease_seconds": (int, 60, _positive),
+    "push.wechat.mode": (str, "template", _one_of("template", "custom", "mass")),
+    "push.wechat.template_id": (str, "", None),
+    "push.wechat.template_fields": (dict, {}, None),
+    "push.wechat.template_url": (str, "", None),
+    "push.wechat.mass_tag_id": (int, 0, None),
+    "push.wechat.rate_per_second": ((int, float), 200.0, _positive),
+    "push.wecom.rate_per_second": ((int, float), 50.0, _positive),
+    "push.wecom.duplicate_check_seconds": (int, 14400, _positive),
+    "push.robot.per_minute": (int, 20, _positive),
     "admin.secure_cookies": (bool, False, None),
     "admin.session_hours": (int, 12, _positive),
     "admin.lockout_attempts": (int, 5, _positive),
     "admin.lockout_minutes": (int, 15, _positive),
     "admin.page_size": (int, 50, _positive),
 }
-SECRETS = {"wechat.token", "wechat.app_secret", "wechat.encoding_aes_key", "database_url"}
+SECRETS = {"wechat.token", "wechat.app_secret", "wechat.encoding_aes_key", "database_url",
+           "wecom.secret", "wecom.token", "wecom.encoding_aes_key", "robots"}
 _KIND_NAMES = {str: "text (quote it in YAML if it looks like a number)", int: "a whole number", bool: "true or false",
                list: "a list", dict: "a mapping of keys to values", (int, float): "a number"}
 
@@ -170,6 +231,8 @@ def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:
 
 
 def _from_env(key: str, kind, raw: str) -> Any:
+    if kind is list and raw.lstrip().startswith("["):  # a YAML list, e.g. REBOT_ROBOTS='[{name: a, webhook: …}]'
+        return yaml.safe_load(raw)
     if kind is list:
         return [item.strip() for item in raw.split(",") if item.strip()]
     if kind is dict:
@@ -197,8 +260,9 @@ def build_config(data: dict | None = None, environ: dict[str, str] | None = None
             errors.append(f"{key}: must be a section with the keys {', '.join(inner)}, not {type(value).__name__}")
             continue
         if key not in SCHEMA:
-            hint = difflib.get_close_matches(key, SCHEMA, n=1)
-            errors.append(f"{key}: unknown key" + (f" (did you mean {hint[0]}?)" if hint else ""))
+            # A key put in the wrong section (api_base_url) matches the ends of the right ones.
+            hint = [k for k in SCHEMA if k.endswith("." + key)] or difflib.get_close_matches(key, SCHEMA, n=1)
+            errors.append(f"{key}: unknown key" + (f" (did you mean {' or '.join(hint)}?)" if hint else ""))
             continue
         values[key] = value
     known = {env_name(key) for key in SCHEMA} | {"REBOT_CONFIG"}
@@ -241,6 +305,12 @@ def _cross_checks(values: dict[str, Any]) -> list[str]:
     for i, admin in enumerate(values["admins"] if isinstance(values["admins"], list) else []):
         if not isinstance(admin, str) or not admin:
             errors.append(f"admins[{i}]: must be an openid string")
+    if values["wecom.encoding_aes_key"] and not (values["wecom.corp_id"] and values["wecom.token"]):
+        errors.append("wecom.corp_id: wecom.corp_id and wecom.token are required when wecom.encoding_aes_key is set")
+    if values["wecom.corp_id"] and not values["wecom.agent_id"]:
+        errors.append("wecom.agent_id: required when wecom.corp_id is set (the app's AgentId)")
+    if values["push.wecom.duplicate_check_seconds"] > 14400:
+        errors.append("push.wecom.duplicate_check_seconds: WeCom allows at most 14400 (4 hours)")
     commands = values["wechat.menu.commands"]
     if isinstance(commands, dict):
         for key, command in commands.items():

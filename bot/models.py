@@ -1,4 +1,4 @@
-"""Typed SQLAlchemy models: the catalog, quotes, news, subscribers and processed messages."""
+"""Typed SQLAlchemy models: the catalog, quotes, news, subscribers, processed messages, push ledger."""
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
@@ -174,3 +174,68 @@ def _bump_on_bulk(state) -> None:
     writes = state.is_insert or state.is_update or state.is_delete
     if writes and getattr(state.statement.table, "name", None) in _MARKET_TABLES:
         state.session.connection().execute(_BUMP)
+
+
+class Lease(Base):
+    """A named lock shared by every process through the database: held by `owner` until `expires_at`."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class AccessToken(Base):
+    """The one access_token of an API account, shared by all processes."""
+
+    __tablename__ = "access_tokens"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)  # wechat:<appid> | wecom:<corpid>:<agentid>
+    token: Mapped[str] = mapped_column(String(512))
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class PushRun(Base):
+    """One push (the daily summary of a date): created once, resumed until every delivery is settled."""
+
+    __tablename__ = "push_runs"
+    __table_args__ = (UniqueConstraint("kind", "run_date", name="uq_push_run_kind_date"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # daily
+    run_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | done | stopped | skipped
+    data_date: Mapped[date | None] = mapped_column(Date)  # the newest quote date the run reports
+    reason: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Delivery(Base):
+    """The ledger: one row per (run, recipient), written before anything is sent.
+
+    status: queued → sending → sent | failed | skipped; a row found in `sending` by a later process may or
+    may not have gone out and becomes `unknown` (reported, never re-sent automatically).
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("run_id", "channel", "recipient", name="uq_delivery_run_recipient"),
+        Index("ix_delivery_run_status", "run_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("push_runs.id"))
+    subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id"))
+    channel: Mapped[str] = mapped_column(String(16))  # wechat | wecom | wecom_robot
+    recipient: Mapped[str] = mapped_column(String(160))  # openid, WeCom userid, robot name, tag:<id>
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(default=0)
+    error_code: Mapped[int | None] = mapped_column()
+    error_message: Mapped[str] = mapped_column(String(255), default="")
+    claimed_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -16,6 +16,7 @@ from bot.app import create_app
 from bot.config import build_config
 from bot.db import Database
 from bot.demo import load_demo
+from emulator import Emulator
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # The demo history ends on Wednesday 2025-06-11; at 18:00 that day its quotes are the latest.
@@ -113,3 +114,11 @@ def bot(app):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def emulator():
+    """The WeChat/WeCom API emulator on a free port of 127.0.0.1 (see tests/emulator.py)."""
+    emu = Emulator().start()
+    yield emu
+    emu.stop()

@@ -134,7 +134,7 @@ def test_aes_key_checks():
     ({"wechat": 5}, "wechat", "section with the keys"),
     ({"wechat": {"reply_wait_seconds": "soon"}}, "wechat.reply_wait_seconds", "number"),
     ({"default_products": ["PrNd", "Dy-oxide"]}, "default_products", "did you mean PrNd-oxide?"),
-    ({"api_base_url": "https://x"}, "api_base_url", "did you mean wechat.api_base_url?"),
+    ({"api_base_url": "https://x"}, "api_base_url", "did you mean wechat.api_base_url or wecom.api_base_url?"),
 ])
 def test_wrong_values_name_their_key(data, key, words):
     errors = errors_of(data)

@@ -10,7 +10,8 @@ from flask import Blueprint, Response, abort, current_app, request
 
 from bot.channels.crypto import CryptoError, MessageCrypto, signature_matches
 from bot.channels.wechat_xml import XMLError, parse, render_envelope, render_reply
-from bot.dedup import answer_once, record_once
+from bot.channels.budget import answer_within
+from bot.dedup import record_once
 from bot.messages import Message, Reply
 from bot.router import touch_subscriber
 from bot.service import Bot
@@ -99,16 +100,21 @@ def receive():
             reply = Reply(text=reply.text)
         return render_reply(message.user_id, fields.get("ToUserName", ""), reply, int(time.time()))
 
+    def produce(session) -> tuple[str, Reply]:
+        reply = bot.answer(message, TEXT_REPLY_BYTES, session=session)
+        return xml_of(reply), reply
+
+    api = current_app.extensions.get("rebot.wechat_api")
+    send_later = (lambda reply: api.send_custom_text(message.user_id, reply.text)) if api else None
     wait = bot.config["wechat.reply_wait_seconds"]
     try:
         cached = bot.cached_reply(message, TEXT_REPLY_BYTES)
-        if cached is not None:
+        if cached is not None:  # ready at once: no need for the reply budget's thread
             reply, language = cached
             xml = record_once(bot.db, key, xml_of(reply), wait,
                               also=lambda cursor: touch_subscriber(bot.db, cursor, message, language))
         else:
-            xml = answer_once(bot.db, key, lambda session: xml_of(bot.answer(message, TEXT_REPLY_BYTES, session)),
-                              wait)
+            xml = answer_within(bot.db, key, produce, bot.config["wechat.reply_budget_seconds"], wait, send_later)
     except Exception:  # e.g. the database failed outside the handler: an error page would read "无法提供服务"
         log.exception("wechat: could not answer a message (msg_type=%s)", fields.get("MsgType"))
         xml = render_reply(message.user_id, fields.get("ToUserName", ""), bot.apology(message), int(time.time()))

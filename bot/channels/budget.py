@@ -1,0 +1,72 @@
+"""The 5-second rule: answer in the callback when quick, else reply `success` and send the answer later.
+
+WeChat and WeCom drop a callback that takes 5 s and retry it; a passive reply that comes too late is
+lost. So the work runs in a thread: ready within the budget → the passive reply; not ready → the
+request answers `success` at once, and the reply goes out through the API (customer-service message,
+WeCom app message) when it is ready. The reply is stored as "" then, so WeChat's retries of the same
+message get `success` and the user gets the answer once.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable
+
+from sqlalchemy.orm import Session
+
+from bot.db import Database
+from bot.dedup import answer_once
+from bot.messages import Reply
+
+log = logging.getLogger(__name__)
+
+
+def answer_within(db: Database, key: str, produce: Callable[[Session], tuple[str, Reply]], budget: float,
+                  wait_seconds: float, send_later: Callable[[Reply], None] | None) -> str | None:
+    """The passive reply body for `key` (once per key, see answer_once), or None to answer `success`.
+
+    `produce(session)` returns (the passive reply body, the Reply); without `send_later` (no API
+    configured) the work simply runs in the request, as before."""
+    if send_later is None:
+        return answer_once(db, key, lambda session: produce(session)[0], wait_seconds)
+    lock = threading.Lock()
+    state = {"late": False, "passive": False}
+    done = threading.Event()
+    out: dict = {}
+
+    def passive_or_later(session: Session) -> str:
+        body, reply = produce(session)
+        with lock:
+            if not state["late"]:
+                state["passive"] = True
+                return body
+        out["later"] = reply  # the request has answered `success`; send after the result is stored
+        return ""
+
+    def work() -> None:
+        try:
+            out["body"] = answer_once(db, key, passive_or_later, wait_seconds)
+        except Exception as exc:  # handed to the request if it still waits, else logged
+            out["error"] = exc
+        finally:
+            done.set()
+        reply = out.get("later")
+        if reply is not None and not reply.empty:
+            try:
+                send_later(reply)
+            except Exception:
+                log.exception("could not send a late answer through the API")
+        elif "error" in out and state["late"]:
+            log.error("a late answer failed: %s", type(out["error"]).__name__)
+
+    threading.Thread(target=work, name="answer", daemon=True).start()
+    if not done.wait(budget):
+        with lock:
+            if not state["passive"]:
+                state["late"] = True
+        if state["late"]:
+            return None
+        done.wait()
+    if "error" in out:
+        raise out["error"]
+    return out["body"]

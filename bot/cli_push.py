@@ -1,0 +1,64 @@
+"""`rebot push …`: the daily summary push, run by hand (the scheduler calls the same code)."""
+from __future__ import annotations
+
+import sys
+from datetime import date
+
+import click
+
+from bot.cli import Env, pass_env, prepare
+
+
+@click.group()
+def push():
+    """Push the daily market summary to subscribers."""
+
+
+@push.command("daily")
+@click.option("--dry-run", is_flag=True, help="Print what each subscriber would get, per channel; send nothing.")
+@click.option("--date", "day", metavar="YYYY-MM-DD", default=None,
+              help="The summary of this date (default: today in the configured time zone).")
+@click.option("--retry-failed", is_flag=True, help="Send again the deliveries that failed for a passing reason.")
+@click.option("--retry-unknown", is_flag=True,
+              help="Send again the deliveries interrupted mid-call (they may have gone out already).")
+@pass_env
+def daily(env: Env, dry_run: bool, day: str | None, retry_failed: bool, retry_unknown: bool):
+    """Send today's summary now (or resume today's run: only what was not sent goes out)."""
+    from bot.config import ConfigError
+    from bot.push.run import DailyPush, dry_run as show
+
+    try:
+        when = date.fromisoformat(day) if day else None
+    except ValueError:
+        raise click.BadParameter(f"{day!r} is not a date like 2025-06-11", param_hint="--date") from None
+    bot = env.bot
+    prepare(bot)
+    try:
+        if dry_run:
+            show(bot, when, click.echo)
+            return
+        report = DailyPush(bot).run(when, retry_failed=retry_failed, retry_unknown=retry_unknown)
+    except ConfigError as err:
+        click.echo(str(err), err=True)
+        sys.exit(2)
+    click.echo(report.text(bot.router.renderer, "en"))
+    if report.status in ("stopped", "busy"):
+        sys.exit(1)
+
+
+@click.command()
+@pass_env
+def scheduler(env: Env):
+    """Run the scheduled jobs (the daily push …) alone, without the web server."""
+    from bot.push.scheduler import build_scheduler
+
+    bot = env.bot
+    prepare(bot)
+    sched = build_scheduler(bot, blocking=True)
+    for job in sched.get_jobs():
+        click.echo(f"job {job.id}: {job.trigger}")
+    click.echo(f"scheduler running in {env.config['timezone']} (Ctrl-C to stop)")
+    try:
+        sched.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass

@@ -1,0 +1,169 @@
+"""Push channels behind one interface: send one Content to recipients, get an Outcome per recipient.
+
+A channel raises ApiError when a whole call failed (busy, timeout, quota, token, configuration);
+the push run decides about retries. Per-recipient failures come back as Outcomes.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.channels.api import ApiError, Http, RobotClient, WeChatClient, WeComClient
+from bot.config import Config, ConfigError
+from bot.db import Database
+from bot.push.content import Content
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # sent | failed | skipped
+    code: int | None = None
+    message: str = ""
+    unreachable: bool = False  # the recipient no longer follows us: stop pushing to them
+
+
+SENT = Outcome("sent")
+
+
+class Channel(Protocol):
+    name: str
+    batch: int  # recipients per API call
+    idempotent: bool  # a repeated call cannot deliver twice (so a timeout may be retried)
+
+    def send(self, content: Content, recipients: list[str]) -> dict[str, Outcome]: ...
+
+
+class RateLimiter:
+    """At most `rate` calls a second across all worker threads (evenly spaced)."""
+
+    def __init__(self, rate: float):
+        self.interval = 1.0 / rate
+        self.next = time.monotonic()
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self.lock:
+            now = time.monotonic()
+            slot = max(self.next, now)
+            self.next = slot + self.interval
+        if slot > now:
+            time.sleep(slot - now)
+
+
+def recipient_outcome(err: ApiError) -> Outcome:
+    """What a per-recipient error means for the ledger (see shared/docs/wechat.md)."""
+    if err.errcode == 43004:
+        return Outcome("skipped", 43004, "the user does not follow the account", unreachable=True)
+    if err.errcode in (45015, 45047):
+        return Outcome("skipped", err.errcode, err.errmsg or "outside the customer-service window")
+    return Outcome("failed", err.errcode, err.errmsg)
+
+
+class WeChatChannel:
+    """The Official Account: template or customer-service message per follower, or one mass send by tag."""
+
+    name = "wechat"
+    batch = 1
+
+    def __init__(self, config: Config, client: WeChatClient):
+        self.config, self.client = config, client
+        self.mode = config["push.wechat.mode"]
+        self.template_id = config["push.wechat.template_id"]
+        self.idempotent = self.mode == "mass"
+        self.limit = RateLimiter(config["push.wechat.rate_per_second"])
+        if self.mode == "template" and not self.template_id:
+            raise ConfigError(["push.wechat.template_id: required when push.wechat.mode is template"])
+        if self.mode == "mass" and not config["push.wechat.mass_tag_id"]:
+            raise ConfigError(["push.wechat.mass_tag_id: required when push.wechat.mode is mass (the tag to send to)"])
+
+    def send(self, content: Content, recipients: list[str]) -> dict[str, Outcome]:
+        (recipient,) = recipients
+        self.limit.wait()
+        try:
+            if self.mode == "mass":
+                tag = int(recipient.removeprefix("tag:"))
+                self.client.mass_send_text(tag, content.text, f"rebot-{content.key}-{tag}")
+            elif self.mode == "custom":
+                self._custom(recipient, content)
+            else:
+                self._template(recipient, content)
+        except ApiError as err:
+            if err.kind != "recipient":
+                raise
+            return {recipient: recipient_outcome(err)}
+        return {recipient: SENT}
+
+    def _custom(self, openid: str, content: Content) -> None:
+        try:
+            self.client.send_custom_text(openid, content.text)
+        except ApiError as err:
+            if err.errcode != 45015 or not self.template_id:
+                raise
+            self._template(openid, content)  # outside the 48-hour window: the template reaches them
+
+    def _template(self, openid: str, content: Content) -> None:
+        self.client.send_template(openid, self.template_id, content.template_fields,
+                                  self.config["push.wechat.template_url"])
+
+
+class WeComChannel:
+    """WeCom app messages: one call for up to 1000 members with the same text, duplicate-checked."""
+
+    name = "wecom"
+    batch = 1000
+    idempotent = True  # enable_duplicate_check: a repeat within the interval is dropped by WeCom
+
+    def __init__(self, config: Config, client: WeComClient):
+        self.client = client
+        self.interval = config["push.wecom.duplicate_check_seconds"]
+        self.limit = RateLimiter(config["push.wecom.rate_per_second"])
+
+    def send(self, content: Content, recipients: list[str]) -> dict[str, Outcome]:
+        self.limit.wait()
+        try:
+            result = self.client.send(recipients, "text", {"content": content.text}, self.interval)
+        except ApiError as err:
+            if err.errcode != 81013:
+                raise
+            invalid = set(str(err.data.get("invaliduser", "")).split("|"))
+            return {r: Outcome("failed", 81013, "not a member of the organisation") if r in invalid
+                    else Outcome("failed", 81013, err.errmsg) for r in recipients}
+        invalid = set(result.invalid_users)
+        return {r: Outcome("failed", 81013, "invaliduser: not a member of the organisation") if r in invalid
+                else SENT for r in recipients}
+
+
+class RobotChannel:
+    """WeCom group robots (`robots:` in config): the summary as one markdown post per robot."""
+
+    name = "wecom_robot"
+    batch = 1
+    idempotent = False
+
+    def __init__(self, config: Config, http: Http, window: float = 60.0):
+        per_minute = config["push.robot.per_minute"]
+        self.robots = {r["name"]: RobotClient(r["name"], r["webhook"], http, per_minute, window)
+                       for r in config["robots"]}
+
+    def send(self, content: Content, recipients: list[str]) -> dict[str, Outcome]:
+        (name,) = recipients
+        robot = self.robots.get(name)
+        if robot is None:
+            return {name: Outcome("failed", None, "robot no longer configured")}
+        robot.send_markdown(content.markdown)
+        return {name: SENT}
+
+
+def build_channels(config: Config, db: Database, workers: int | None = None) -> dict[str, Channel]:
+    """The channels the configuration enables: wechat (app id + secret), wecom (corp id + secret), robots."""
+    pool = (workers or config["push.workers"]) + 2
+    channels: dict[str, Channel] = {}
+    if config["wechat.app_id"] and config["wechat.app_secret"]:
+        channels["wechat"] = WeChatChannel(config, WeChatClient(config, db, Http(config["http.timeout_seconds"], pool)))
+    if config["wecom.corp_id"] and config["wecom.secret"]:
+        channels["wecom"] = WeComChannel(config, WeComClient(config, db, Http(config["http.timeout_seconds"], pool)))
+    if config["robots"]:
+        channels["wecom_robot"] = RobotChannel(config, Http(config["http.timeout_seconds"], pool))
+    return channels

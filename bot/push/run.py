@@ -1,0 +1,427 @@
+"""The daily summary push: a run per date, the ledger written before sending, resumable, exactly once.
+
+How "exactly once" holds:
+- one PushRun per (kind, date) (a unique constraint), so two schedulers share one run;
+- one Delivery per (run, channel, recipient) (a unique constraint), inserted `queued` before sending;
+- a row is claimed `queued → sending` by one conditional UPDATE, so two processes never send it both;
+- a database lease on the run keeps a second process from working on it at the same time;
+- a row still `sending` when a process takes the run over may have gone out: it becomes `unknown` and
+  is reported, never re-sent unless an admin asks (`--retry-unknown`).
+"""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Callable
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+
+from bot import leases
+from bot.channels.api import RECIPIENT_ERRORS, ApiError
+from bot.market.quotes import latest_date
+from bot.models import Delivery, PushRun, Subscriber, utcnow
+from bot.push.channels import Channel, Outcome, build_channels
+from bot.push.content import Content, DailyContent
+
+log = logging.getLogger(__name__)
+
+SUBSCRIBER_CHANNELS = ("wechat", "wecom")
+STATUSES = ("queued", "sending", "sent", "failed", "skipped", "unknown")
+FLUSH_EVERY = 0.25  # seconds between ledger writes while sending (the window a crash turns into `unknown`)
+
+
+@dataclass
+class RunReport:
+    run_date: date
+    status: str  # done | stopped | skipped | busy (another process runs it)
+    reason: str = ""
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
+    run_id: int | None = None
+    sent_now: int = 0  # sent by this invocation
+
+    def text(self, renderer, language: str) -> str:
+        return renderer.env.get_template(f"push/report.{language}.j2").render(
+            run_date=self.run_date, status=self.status, reason=self.reason, counts=self.counts).strip()
+
+
+@dataclass
+class _Result:
+    delivery_id: int
+    subscriber_id: int | None
+    outcome: Outcome
+    tries: int
+
+
+class DailyPush:
+    """Runs (or resumes) the daily summary push of a date for every channel the config enables."""
+
+    def __init__(self, bot, channels: dict[str, Channel] | None = None, sleep: Callable[[float], None] = time.sleep):
+        self.bot, self.config, self.db = bot, bot.config, bot.db
+        self.channels = channels if channels is not None else build_channels(self.config, self.db)
+        self.sleep = sleep
+        self.owner = leases.new_owner()
+        self.lease_seconds = self.config["push.lease_seconds"]
+        self.stopped: dict[str, str] = {}  # channel -> why it stopped
+        self._stop_lock = threading.Lock()
+
+    # ----- the run ------------------------------------------------------------------------------------
+    def run(self, day: date | None = None, retry_failed: bool = False, retry_unknown: bool = False) -> RunReport:
+        day = day or self.bot.clock().date()
+        run = self._get_or_create_run(day)
+        if run.status == "skipped":
+            return self._report(run)
+        if run.status == "done" and not (retry_failed or retry_unknown):
+            return self._report(run)
+        lease = f"push:run:{run.id}"
+        if not leases.acquire(self.db, lease, self.owner, self.lease_seconds):
+            log.info("push %s: another process is running it", day)
+            report = self._report(run)
+            report.status, report.reason = "busy", "another process is running this push"
+            return report
+        try:
+            sent_now = self._work(run, lease, retry_failed, retry_unknown)
+        finally:
+            leases.release(self.db, lease, self.owner)
+        report = self._report(run)
+        report.sent_now = sent_now
+        self._tell_admins(report)
+        return report
+
+    def _get_or_create_run(self, day: date) -> PushRun:
+        with self.db.session() as session:
+            run = session.scalars(select(PushRun).where(PushRun.kind == "daily", PushRun.run_date == day)).first()
+            if run is not None:
+                return run
+            newest = latest_date(session, day)
+            previous = session.scalars(
+                select(PushRun).where(PushRun.kind == "daily", PushRun.run_date < day, PushRun.status != "skipped",
+                                      PushRun.data_date.is_not(None))
+                .order_by(PushRun.run_date.desc()).limit(1)).first()
+            run = PushRun(kind="daily", run_date=day, status="running", data_date=newest, reason="")
+            if newest is None:
+                run.status, run.reason, run.finished_at = "skipped", "no quotes at all", utcnow()
+            elif previous is not None and newest <= previous.data_date:
+                run.status, run.finished_at = "skipped", utcnow()
+                run.reason = f"no quote newer than the last push ({previous.run_date}, quotes of {previous.data_date})"
+        try:
+            with self.db.session() as session:
+                session.add(run)
+        except IntegrityError:  # another process created it a moment ago
+            with self.db.session() as session:
+                return session.scalars(select(PushRun).where(PushRun.kind == "daily", PushRun.run_date == day)).one()
+        if run.status == "skipped":
+            log.info("push %s skipped: %s", day, run.reason)
+        return run
+
+    def _work(self, run: PushRun, lease: str, retry_failed: bool, retry_unknown: bool) -> int:
+        with self.db.session() as session:
+            orphans = session.execute(
+                update(Delivery).where(Delivery.run_id == run.id, Delivery.status == "sending",
+                                       Delivery.claimed_by != self.owner)
+                .values(status="unknown", error_message="the sender stopped during the call: may have been sent",
+                        updated_at=utcnow())).rowcount
+            session.execute(update(Delivery).where(Delivery.run_id == run.id, Delivery.status == "queued",
+                                                   Delivery.claimed_by != self.owner).values(claimed_by=""))
+            if orphans:
+                log.warning("push %s: %d deliveries were in flight when a sender died; marked unknown",
+                            run.run_date, orphans)
+            again = []
+            if retry_failed:
+                again.append((Delivery.status == "failed")
+                             & (Delivery.error_code.is_(None) | Delivery.error_code.not_in(RECIPIENT_ERRORS)))
+            if retry_unknown:
+                again.append(Delivery.status == "unknown")
+            for condition in again:
+                session.execute(update(Delivery).where(Delivery.run_id == run.id, condition)
+                                .values(status="queued", claimed_by="", updated_at=utcnow()))
+            session.execute(update(PushRun).where(PushRun.id == run.id).values(status="running", reason=""))
+        self._fill_ledger(run)
+        sent = self._send_all(run, lease)
+        with self.db.session() as session:
+            row = session.get(PushRun, run.id)
+            if self.stopped:
+                row.status = "stopped"
+                row.reason = "; ".join(f"{name}: {why}" for name, why in sorted(self.stopped.items()))
+            else:
+                row.status, row.reason = "done", ""
+            row.finished_at = utcnow()
+        return sent
+
+    def _fill_ledger(self, run: PushRun) -> None:
+        """One queued row per recipient; rows that exist (a resumed run) are kept as they are."""
+        mass = "wechat" in self.channels and self.config["push.wechat.mode"] == "mass"
+        per_subscriber = [c for c in SUBSCRIBER_CHANNELS if c in self.channels and not (c == "wechat" and mass)]
+        batch = self.config["push.batch_size"]
+        last_id = 0
+        while per_subscriber:
+            with self.db.session() as session:
+                rows = session.execute(
+                    select(Subscriber.id, Subscriber.channel, Subscriber.external_id)
+                    .where(Subscriber.id > last_id, Subscriber.daily_summary.is_(True),
+                           Subscriber.status == "active", Subscriber.channel.in_(per_subscriber))
+                    .order_by(Subscriber.id).limit(batch)).all()
+                if not rows:
+                    break
+                self._insert(session, [{"run_id": run.id, "subscriber_id": r.id, "channel": r.channel,
+                                        "recipient": r.external_id} for r in rows])
+            last_id = rows[-1].id
+        extra = []
+        if mass:
+            extra.append({"run_id": run.id, "subscriber_id": None, "channel": "wechat",
+                          "recipient": f"tag:{self.config['push.wechat.mass_tag_id']}"})
+        if "wecom_robot" in self.channels:
+            extra += [{"run_id": run.id, "subscriber_id": None, "channel": "wecom_robot", "recipient": r["name"]}
+                      for r in self.config["robots"]]
+        if extra:
+            with self.db.session() as session:
+                self._insert(session, extra)
+
+    @staticmethod
+    def _insert(session, rows: list[dict]) -> None:
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        now = utcnow()
+        for row in rows:
+            row.update(status="queued", attempts=0, error_message="", claimed_by="", created_at=now, updated_at=now)
+        session.execute(insert(Delivery).on_conflict_do_nothing(
+            index_elements=["run_id", "channel", "recipient"]), rows)
+
+    def _send_all(self, run: PushRun, lease: str) -> int:
+        # A claim holds at least one full call of every channel (1000 WeCom members).
+        batch = max([self.config["push.batch_size"], *(c.batch for c in self.channels.values())])
+        sent = settled = 0
+        renewed, lost = time.monotonic(), False
+        with self.db.session() as content_session, \
+                ThreadPoolExecutor(self.config["push.workers"], thread_name_prefix="push") as pool:
+            content = DailyContent(self.config, content_session, self.bot.catalog(), run.run_date,
+                                   self.bot.router.renderer)
+            while True:
+                active = [c for c in self.channels if c not in self.stopped]
+                claimed = self._claim(run, active, batch) if active else []
+                if not claimed:
+                    break
+                tasks = self._tasks(claimed, content)
+                pending = {pool.submit(self._deliver, channel, body, chunk) for channel, body, chunk in tasks}
+                buffered: list[_Result] = []
+                flushed = time.monotonic()
+                while pending:
+                    done, pending = wait(pending, timeout=FLUSH_EVERY, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        buffered.extend(future.result())
+                    if buffered and (not pending or time.monotonic() - flushed >= FLUSH_EVERY):
+                        sent += self._record(buffered)
+                        settled += len(buffered)
+                        buffered, flushed = [], time.monotonic()
+                    if time.monotonic() - renewed > self.lease_seconds / 3:
+                        lost = not leases.acquire(self.db, lease, self.owner, self.lease_seconds)
+                        renewed = time.monotonic()
+                log.info("push %s: %d settled so far (%d sent)", run.run_date, settled, sent)
+                if lost:
+                    log.error("push %s: lost the run's lease to another process; stopping", run.run_date)
+                    break
+        return sent
+
+    def _claim(self, run: PushRun, channels: list[str], batch: int) -> list:
+        """Reserve up to `batch` queued rows for this process (they stay `queued` until their call)."""
+        with self.db.session() as session:
+            ids = list(session.scalars(
+                select(Delivery.id).where(Delivery.run_id == run.id, Delivery.status == "queued",
+                                          Delivery.claimed_by == "", Delivery.channel.in_(channels))
+                .order_by(Delivery.id).limit(batch)))
+            if not ids:
+                return []
+            session.execute(update(Delivery).where(Delivery.id.in_(ids), Delivery.status == "queued",
+                                                   Delivery.claimed_by == "")
+                            .values(claimed_by=self.owner, updated_at=utcnow()))
+        with self.db.session() as session:
+            return session.execute(
+                select(Delivery.id, Delivery.channel, Delivery.recipient, Delivery.subscriber_id,
+                       Subscriber.products, Subscriber.language)
+                .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
+                .where(Delivery.id.in_(ids), Delivery.status == "queued", Delivery.claimed_by == self.owner)
+                .order_by(Delivery.id)).all()
+
+    def _mark_sending(self, rows: list) -> list:
+        """Durably mark the rows of one call `sending` before the call: after a crash they are `unknown`."""
+        ids = [r.id for r in rows]
+        with self.db.session() as session:
+            changed = session.execute(
+                update(Delivery).where(Delivery.id.in_(ids), Delivery.status == "queued",
+                                       Delivery.claimed_by == self.owner)
+                .values(status="sending", attempts=Delivery.attempts + 1, updated_at=utcnow())).rowcount
+            if changed == len(ids):
+                return rows
+            mine = set(session.scalars(select(Delivery.id).where(
+                Delivery.id.in_(ids), Delivery.status == "sending", Delivery.claimed_by == self.owner)))
+        return [r for r in rows if r.id in mine]
+
+    def _tasks(self, claimed: list, content: DailyContent) -> list[tuple[Channel, Content, list]]:
+        """Rows grouped by channel and identical message, cut into API calls of the channel's batch size."""
+        groups: dict[tuple[str, int], tuple[Content, list]] = {}
+        for row in claimed:
+            body = content.for_subscriber(row.products, row.language)  # cached: equal messages are one object
+            groups.setdefault((row.channel, id(body)), (body, []))[1].append(row)
+        tasks = []
+        for (name, _), (body, rows) in groups.items():
+            channel = self.channels[name]
+            tasks += [(channel, body, rows[i:i + channel.batch]) for i in range(0, len(rows), channel.batch)]
+        return tasks
+
+    def _deliver(self, channel: Channel, content: Content, rows: list) -> list[_Result]:
+        """Send one call's worth, retrying transient failures with exponential backoff and jitter."""
+        if channel.name in self.stopped:
+            return self._all(rows, Outcome("queued", None, f"not sent: {self.stopped[channel.name]}"), 0)
+        rows = self._mark_sending(rows)
+        if not rows:
+            return []
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                outcomes = channel.send(content, [r.recipient for r in rows])
+                return [_Result(r.id, r.subscriber_id, outcomes[r.recipient], tries) for r in rows]
+            except ApiError as err:
+                retryable = err.kind == "transient" or (err.kind == "ambiguous" and channel.idempotent)
+                if err.kind == "ambiguous" and not retryable:
+                    return self._all(rows, Outcome("unknown", None, err.errmsg), tries)
+                if retryable and tries < self.config["push.max_attempts"] and channel.name not in self.stopped:
+                    delay = self.config["push.backoff_seconds"] * 2 ** (tries - 1) * random.uniform(0.5, 1.5)
+                    self.sleep(delay)
+                    continue
+                if retryable:
+                    return self._all(rows, Outcome("failed", err.errcode, err.errmsg), tries)
+                # quota (45009), a token refused after a refresh, or a configuration error: sending more
+                # on this channel would fail the same way. Stop it; its rows stay queued for a later run.
+                self._stop(channel.name, err)
+                return self._all(rows, Outcome("queued", err.errcode, err.errmsg), tries)
+
+    def _stop(self, channel: str, err: ApiError) -> None:
+        with self._stop_lock:
+            if channel not in self.stopped:
+                what = {"quota": "daily API quota reached", "token": "access token refused after a refresh"}
+                self.stopped[channel] = f"{what.get(err.kind, 'error')} ({err})"
+                log.error("push: stopping channel %s: %s", channel, self.stopped[channel])
+
+    @staticmethod
+    def _all(rows: list, outcome: Outcome, tries: int) -> list[_Result]:
+        return [_Result(r.id, r.subscriber_id, outcome, tries) for r in rows]
+
+    def _record(self, results: list[_Result]) -> int:
+        """Write outcomes to the ledger: one UPDATE per kind of outcome (most are plain `sent`)."""
+        now = utcnow()
+        groups: dict[tuple[Outcome, int], list[_Result]] = {}
+        for result in results:
+            groups.setdefault((result.outcome, result.tries), []).append(result)
+        with self.db.session() as session:
+            for (outcome, tries), group in groups.items():
+                values = {"status": outcome.status, "error_code": outcome.code,
+                          "error_message": outcome.message[:255], "updated_at": now,
+                          "attempts": Delivery.attempts + max(tries - 1, 0)}
+                if outcome.status == "sent":
+                    values["sent_at"] = now
+                if outcome.status == "queued":
+                    values["claimed_by"] = ""
+                ids = [r.delivery_id for r in group]
+                session.execute(update(Delivery).where(Delivery.id.in_(ids), Delivery.claimed_by == self.owner)
+                                .values(**values))
+                unreachable = [r.subscriber_id for r in group if r.subscriber_id]
+                if outcome.unreachable and unreachable:
+                    session.execute(update(Subscriber).where(Subscriber.id.in_(unreachable))
+                                    .values(status="unreachable"))
+        return sum(1 for r in results if r.outcome.status == "sent")
+
+    # ----- reporting ----------------------------------------------------------------------------------
+    def _report(self, run: PushRun) -> RunReport:
+        with self.db.session() as session:
+            row = session.get(PushRun, run.id)
+            counts = dict.fromkeys(STATUSES, 0)
+            counts.update(session.execute(select(Delivery.status, func.count()).where(Delivery.run_id == run.id)
+                                          .group_by(Delivery.status)).all())
+            return RunReport(row.run_date, row.status, row.reason, counts, row.id)
+
+    def _tell_admins(self, report: RunReport) -> None:
+        """One message to each admin (WeChat openids in `admins`) with the run's figures."""
+        wechat = self.channels.get("wechat")
+        client = getattr(wechat, "client", None)
+        if client is None or not self.config["admins"]:
+            return
+        text = report.text(self.bot.router.renderer, self.config["language"])
+        for admin in self.config["admins"]:
+            try:
+                client.send_custom_text(admin, text)
+            except ApiError as err:
+                log.warning("push report to an admin failed: %s", err)
+
+
+def dry_run(bot, day: date | None = None, echo: Callable[[str], None] = print,
+            channels: dict[str, Channel] | None = None) -> int:
+    """Print what each recipient would get today, per channel, without sending or writing anything.
+    Returns the number of messages that would be sent."""
+    config = bot.config
+    channels = channels if channels is not None else build_channels(config, bot.db)
+    day = day or bot.clock().date()
+    mass = "wechat" in channels and config["push.wechat.mode"] == "mass"
+    count = 0
+    with bot.db.session() as session:
+        content = DailyContent(config, session, bot.catalog(), day, bot.router.renderer)
+        newest = latest_date(session, day)
+        previous = session.scalars(
+            select(PushRun).where(PushRun.kind == "daily", PushRun.run_date < day, PushRun.status != "skipped",
+                                  PushRun.data_date.is_not(None)).order_by(PushRun.run_date.desc()).limit(1)).first()
+        existing = session.scalars(select(PushRun).where(PushRun.kind == "daily", PushRun.run_date == day)).first()
+        echo(f"Daily summary for {day} — dry run, nothing is sent.")
+        if existing is not None:
+            echo(f"Note: the push of {day} already exists ({existing.status}); `rebot push daily` would only "
+                 f"send what it has not sent.")
+        if newest is None or (previous is not None and newest <= previous.data_date):
+            echo(f"The push would be skipped: no quote newer than the last push "
+                 f"({previous.run_date if previous else 'none'}). Below is what it would contain.")
+        if not channels:
+            echo("No channel is configured (wechat.app_id/app_secret, wecom.corp_id/secret, robots).")
+
+        def show(channel: str, recipient: str, how: str, text: str) -> None:
+            nonlocal count
+            count += 1
+            echo(f"\n=== {channel} → {recipient} ({how})")
+            echo(text)
+
+        last_id, skipped = 0, {}
+        while True:
+            rows = session.execute(
+                select(Subscriber.id, Subscriber.channel, Subscriber.external_id, Subscriber.products,
+                       Subscriber.language)
+                .where(Subscriber.id > last_id, Subscriber.daily_summary.is_(True), Subscriber.status == "active")
+                .order_by(Subscriber.id).limit(config["push.batch_size"])).all()
+            if not rows:
+                break
+            last_id = rows[-1].id
+            for row in rows:
+                if row.channel not in channels or (row.channel == "wechat" and mass):
+                    skipped[row.channel] = skipped.get(row.channel, 0) + 1
+                    continue
+                body = content.for_subscriber(row.products, row.language)
+                if row.channel == "wechat" and config["push.wechat.mode"] == "template":
+                    fields = "\n".join(f"{k}: {v}" for k, v in body.template_fields.items())
+                    show("wechat", row.external_id, f"template {config['push.wechat.template_id']}, {body.language}",
+                         fields)
+                else:
+                    how = f"{config['push.wechat.mode']} message" if row.channel == "wechat" else "app message"
+                    show(row.channel, row.external_id, f"{how}, {body.language}", body.text)
+        default = content.for_subscriber(None, None)
+        if mass:
+            show("wechat", f"tag:{config['push.wechat.mass_tag_id']}", f"mass send, {default.language}", default.text)
+            if skipped.get("wechat"):
+                echo(f"({skipped.pop('wechat')} WeChat subscribers are reached through the tag)")
+        for robot in config["robots"] if "wecom_robot" in channels else []:
+            show("wecom_robot", robot["name"], f"group robot markdown, {default.language}", default.markdown)
+        for name, n in sorted(skipped.items()):
+            echo(f"({n} subscriber(s) on {name}: that channel is not configured, nothing would be sent)")
+    echo(f"\n{count} message(s) would be sent.")
+    return count

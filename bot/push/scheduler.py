@@ -1,0 +1,86 @@
+"""The scheduler: APScheduler cron jobs in the configured time zone, each run by one process at a time.
+
+Jobs come from providers listed in JOB_PROVIDERS ("module:function"); a provider takes the Config and
+returns ScheduledJobs. To schedule more (e.g. ingestion sources), add a provider:
+
+    def ingest_jobs(config):
+        return [ScheduledJob(f"fetch.{s['name']}", s["cron"], functools.partial(fetch_source, name=s["name"]))
+                for s in config["sources"]]
+
+and list "bot.ingest.jobs:ingest_jobs" below. A job function takes the Bot.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from bot import leases
+from bot.config import Config
+
+log = logging.getLogger(__name__)
+
+JOB_PROVIDERS = ("bot.push.scheduler:push_jobs",)
+
+
+@dataclass(frozen=True)
+class ScheduledJob:
+    id: str
+    cron: str  # crontab line (minute hour day month day-of-week) in the configured time zone
+    func: Callable[..., object]  # called with the Bot
+    lease_seconds: int = 3600  # how long another scheduler keeps off while this one runs it
+
+
+def push_jobs(config: Config) -> list[ScheduledJob]:
+    return [ScheduledJob("push.daily", config["push.daily.cron"], run_daily_push)]
+
+
+def run_daily_push(bot) -> None:
+    from bot.push.run import DailyPush
+
+    report = DailyPush(bot).run()
+    log.info("daily push %s: %s %s", report.run_date, report.status, report.counts)
+
+
+def jobs(config: Config, extra: Iterable[ScheduledJob] = ()) -> list[ScheduledJob]:
+    found = []
+    for path in JOB_PROVIDERS:
+        module, _, name = path.partition(":")
+        found.extend(getattr(importlib.import_module(module), name)(config))
+    return found + list(extra)
+
+
+def build_scheduler(bot, blocking: bool = False, extra: Iterable[ScheduledJob] = ()):
+    """A scheduler with every job; misfired runs within the grace time still run, piled-up runs coalesce."""
+    config = bot.config
+    kind = BlockingScheduler if blocking else BackgroundScheduler
+    scheduler = kind(timezone=config.zone, job_defaults={
+        "coalesce": True, "max_instances": 1, "misfire_grace_time": config["push.daily.misfire_grace_seconds"]})
+    for job in jobs(config, extra):
+        scheduler.add_job(run_once, CronTrigger.from_crontab(job.cron, timezone=config.zone), args=(bot, job),
+                          id=job.id, name=job.id, replace_existing=True)
+    return scheduler
+
+
+def run_once(bot, job: ScheduledJob) -> bool:
+    """Run `job` unless another scheduler process is running it now (a lease in the database).
+
+    The daily push is also safe without the lease (one run per date, one ledger row per recipient);
+    the lease spares the second process the work and keeps other jobs from overlapping."""
+    owner = leases.new_owner()
+    name = f"job:{job.id}"
+    if not leases.acquire(bot.db, name, owner, job.lease_seconds):
+        log.info("job %s is running in another process; not starting it here", job.id)
+        return False
+    try:
+        job.func(bot)
+    except Exception:
+        log.exception("job %s failed", job.id)
+    finally:
+        leases.release(bot.db, name, owner)
+    return True

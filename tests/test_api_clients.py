@@ -1,0 +1,209 @@
+"""The WeChat / WeCom / robot clients against the emulator over real HTTP: tokens, faults, idempotency."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from bot.channels.api import ApiError, Http, RobotClient, WeChatClient, WeComClient
+from bot.config import build_config
+from bot.db import Database
+from emulator import AGENT_ID, APP_ID, APP_SECRET, CORP_ID, CORP_SECRET
+
+CUSTOM = "/cgi-bin/message/custom/send"
+
+
+@pytest.fixture
+def api_config(emulator, db_url):
+    def make(**settings):
+        return build_config({"database_url": db_url, "wechat.app_id": APP_ID, "wechat.app_secret": APP_SECRET,
+                             "wechat.api_base_url": emulator.url, "wecom.api_base_url": emulator.url,
+                             "wecom.corp_id": CORP_ID, "wecom.secret": CORP_SECRET, "wecom.agent_id": AGENT_ID,
+                             "http.timeout_seconds": 1.0, **settings}, environ={})
+    return make
+
+
+@pytest.fixture
+def process_db(db_url):
+    """Database objects of their own, as separate processes have."""
+    made = []
+
+    def make():
+        made.append(Database(db_url))
+        return made[-1]
+
+    yield make
+    for db in made:
+        db.dispose()
+
+
+def test_processes_share_one_token_fetched_once(emulator, api_config, process_db):
+    config = api_config()
+    first, second = WeChatClient(config, process_db()), WeChatClient(config, process_db())
+    first.send_custom_text("o-ann", "hello")
+    second.send_custom_text("o-bob", "hello")
+    assert emulator.token_fetches == {"/cgi-bin/token": 1}
+    assert [m["text"]["content"] for m in emulator.inbox("o-ann")] == ["hello"]
+    assert len(emulator.inbox("o-bob")) == 1
+
+
+def test_concurrent_refresh_fetches_once(emulator, api_config, process_db):
+    config = api_config()
+    clients = [WeChatClient(config, process_db()) for _ in range(6)]
+    errors = []
+
+    def send(client, i):
+        try:
+            client.send_custom_text(f"o-{i}", "hi")
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(c, i)) for i, c in enumerate(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert emulator.token_fetches["/cgi-bin/token"] == 1
+    assert len(emulator.delivered) == 6
+
+
+def test_stable_token_endpoint(emulator, api_config, process_db):
+    client = WeChatClient(api_config(**{"wechat.token_endpoint": "stable"}), process_db())
+    client.send_custom_text("o-ann", "hello")
+    assert emulator.token_fetches == {"/cgi-bin/stable_token": 1}
+    emulator.expire_tokens()
+    client.send_custom_text("o-ann", "again")
+    # the refused token is renewed with force_refresh, then the message goes out
+    assert emulator.calls("/cgi-bin/stable_token")[-1]["json"]["force_refresh"] is True
+    assert len(emulator.inbox("o-ann")) == 2
+
+
+def test_expired_token_is_refreshed_once_and_the_call_retried_once(emulator, api_config, process_db):
+    client = WeChatClient(api_config(), process_db())
+    client.send_custom_text("o-ann", "one")
+    emulator.expire_tokens()
+    client.send_custom_text("o-ann", "two")
+    assert emulator.token_fetches["/cgi-bin/token"] == 2
+    assert [m["text"]["content"] for m in emulator.inbox("o-ann")] == ["one", "two"]
+
+
+@pytest.mark.parametrize("code", [40001, 40014, 42001])
+def test_a_token_refused_twice_is_an_error_not_a_loop(emulator, api_config, process_db, code):
+    client = WeChatClient(api_config(), process_db())
+    emulator.fault(CUSTOM, errcode=code, times=10)
+    with pytest.raises(ApiError) as info:
+        client.send_custom_text("o-ann", "hello")
+    assert info.value.kind == "token" and info.value.errcode == code
+    assert len(emulator.calls(CUSTOM)) == 2  # the call and one retry
+    assert emulator.token_fetches["/cgi-bin/token"] == 2  # the first token and one refresh
+    assert emulator.inbox("o-ann") == []
+
+
+@pytest.mark.parametrize("fault, kind", [
+    ({"errcode": -1}, "transient"),
+    ({"errcode": 45011}, "transient"),
+    ({"status": 502}, "transient"),
+    ({"errcode": 45009}, "quota"),
+    ({"errcode": 45047}, "recipient"),
+    ({"delay": 1.5}, "ambiguous"),
+])
+def test_errors_are_classified(emulator, api_config, process_db, fault, kind):
+    client = WeChatClient(api_config(), process_db())
+    emulator.fault(CUSTOM, **fault)
+    with pytest.raises(ApiError) as info:
+        client.send_custom_text("o-ann", "hello")
+    assert info.value.kind == kind
+
+
+def test_recipient_errors(emulator, api_config, process_db):
+    client = WeChatClient(api_config(), process_db())
+    emulator.recipient_error("o-gone", 43004)
+    with pytest.raises(ApiError) as info:
+        client.send_custom_text("o-gone", "hello")
+    assert (info.value.kind, info.value.errcode) == ("recipient", 43004)
+
+
+def test_a_wrong_secret_is_a_permanent_error(emulator, api_config, process_db):
+    client = WeChatClient(api_config(**{"wechat.app_secret": "wrong"}), process_db())
+    with pytest.raises(ApiError) as info:
+        client.send_custom_text("o-ann", "hello")
+    assert (info.value.kind, info.value.errcode) == ("permanent", 40125)
+    assert emulator.calls(CUSTOM) == []
+
+
+def test_template_send(emulator, api_config, process_db):
+    client = WeChatClient(api_config(), process_db())
+    client.send_template("o-ann", "TPL1", {"first": "Summary", "keyword1": "2025-06-11"}, url="https://x.test/")
+    (got,) = emulator.inbox("o-ann")
+    assert got["template_id"] == "TPL1" and got["data"]["keyword1"] == {"value": "2025-06-11"}
+    assert got["url"] == "https://x.test/"
+
+
+def test_mass_send_is_idempotent_by_clientmsgid(emulator, api_config, process_db):
+    client = WeChatClient(api_config(), process_db())
+    first = client.mass_send_text(7, "daily summary", "rebot-daily-2025-06-11")
+    again = client.mass_send_text(7, "daily summary", "rebot-daily-2025-06-11")
+    assert again["duplicate"] and again["msg_id"] == first["msg_id"]
+    assert len(emulator.inbox("tag:7")) == 1
+
+
+def test_wecom_app_message_batches_invaliduser_and_duplicate_check(emulator, api_config, process_db):
+    client = WeComClient(api_config(), process_db())
+    emulator.wecom_users = {"alice", "bob"}
+    result = client.send(["alice", "bob", "carol"], "text", {"content": "hi"}, duplicate_check_seconds=600)
+    assert result.invalid_users == ["carol"]
+    client.send(["alice", "bob"], "text", {"content": "hi"}, duplicate_check_seconds=600)  # a retry
+    assert len(emulator.inbox("alice")) == 1 and len(emulator.inbox("bob")) == 1
+    with pytest.raises(ApiError) as info:
+        client.send(["carol", "dave"], "text", {"content": "hi"})
+    assert (info.value.kind, info.value.errcode) == ("recipient", 81013)
+    assert info.value.data["invaliduser"] == "carol|dave"
+    assert emulator.token_fetches == {"/cgi-bin/gettoken": 1}
+
+
+def test_wecom_expired_token(emulator, api_config, process_db):
+    client = WeComClient(api_config(), process_db())
+    client.send_text("alice", "one")
+    emulator.expire_tokens()
+    client.send_text("alice", "two")
+    assert [m["text"]["content"] for m in emulator.inbox("alice")] == ["one", "two"]
+    assert emulator.token_fetches["/cgi-bin/gettoken"] == 2
+
+
+def test_robot_keeps_under_its_rate_limit(emulator):
+    emulator.robot_limit, emulator.robot_window = 3, 0.4
+    robot = RobotClient("ops", f"{emulator.url}/cgi-bin/webhook/send?key=robot-key-1", Http(2.0),
+                        per_minute=3, window=0.4)
+    start = time.monotonic()
+    for i in range(7):
+        robot.send_markdown(f"**{i}**")
+    assert time.monotonic() - start >= 0.8  # 7 posts at 3 per 0.4 s need two waits
+    assert [m["markdown"]["content"] for m in emulator.inbox("robot:robot-key-1")] == [f"**{i}**" for i in range(7)]
+
+
+def test_robot_rate_error_is_transient(emulator):
+    emulator.robot_limit = 1
+    robot = RobotClient("ops", f"{emulator.url}/cgi-bin/webhook/send?key=robot-key-1", Http(2.0), per_minute=5)
+    robot.send_markdown("one")
+    with pytest.raises(ApiError) as info:
+        robot.send_markdown("two")
+    assert (info.value.kind, info.value.errcode) == ("transient", 45009)
+
+
+def test_emulator_is_extensible(emulator, api_config, process_db):
+    from flask import request
+
+    @emulator.route("/cgi-bin/menu/create", methods=["POST"])
+    def menu_create():
+        emulator.require_token("wechat")
+        emulator.state["menu"] = request.get_json()
+        return emulator.ok()
+
+    client = WeChatClient(api_config(), process_db())
+    client.call("/cgi-bin/menu/create", {"button": []})
+    assert emulator.state["menu"] == {"button": []}
+    emulator.fault("/cgi-bin/menu/create", errcode=-1)
+    with pytest.raises(ApiError):
+        client.call("/cgi-bin/menu/create", {"button": []})
