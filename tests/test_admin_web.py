@@ -20,7 +20,9 @@ ROUTES = [
     ("GET", "/admin/subscribers/export.csv"), ("POST", "/admin/subscribers/import"),
     ("GET", "/admin/prices"), ("GET", "/admin/prices/PrNd-oxide"), ("POST", "/admin/prices/PrNd-oxide"),
     ("GET", "/admin/news"), ("POST", "/admin/news/1/hide"), ("POST", "/admin/news/1/show"),
-    ("GET", "/admin/audit"), ("GET", "/admin/pushes"), ("GET", "/admin/sources"), ("POST", "/admin/logout"),
+    ("GET", "/admin/audit"), ("GET", "/admin/pushes"), ("GET", "/admin/pushes/1"), ("POST", "/admin/pushes/1/retry"),
+    ("GET", "/admin/pushes/send"), ("POST", "/admin/pushes/send"), ("GET", "/admin/pushes/preview?subscriber=1"),
+    ("GET", "/admin/sources"), ("POST", "/admin/logout"),
 ]
 
 
@@ -450,7 +452,6 @@ def test_hidden_news_leaves_the_news_replies_and_can_come_back(admin, bot):
 
 
 def test_placeholder_pages_say_what_will_appear(admin):
-    assert "push service" in admin.get("/admin/pushes").get_data(as_text=True)
     assert "data ingestion" in admin.get("/admin/sources").get_data(as_text=True)
 
 

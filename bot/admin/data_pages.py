@@ -5,6 +5,7 @@ from flask import abort, jsonify, request
 from sqlalchemy import select
 
 from bot import subscribers as subs
+from bot.admin import pushes
 from bot.admin.chart import line_chart
 from bot.admin.web import actor, blueprint, bot, db, done, page, t
 from bot.audit import audit, recent
@@ -27,7 +28,10 @@ def _stats() -> dict:
 
 @blueprint.get("/")
 def dashboard():
-    return page("dashboard.html", stats=_stats(), statuses=subs.STATUSES)
+    session = db()
+    runs = pushes.recent_runs(session, limit=1)
+    return page("dashboard.html", stats=_stats(), statuses=subs.STATUSES, last_run=runs[0] if runs else None,
+                next_runs=pushes.next_runs(bot().config, bot().clock()))
 
 
 @blueprint.get("/stats.json")
@@ -90,12 +94,6 @@ def news_visibility(item_id: int, action: str):
 @blueprint.get("/audit")
 def audit_log():
     return page("audit.html", entries=recent(db(), 200))
-
-
-@blueprint.get("/pushes")
-def pushes():
-    return page("placeholder.html", title=t("Pushes"),
-                message=t("Push runs and their delivery ledger appear here once the push service is installed."))
 
 
 @blueprint.get("/sources")
