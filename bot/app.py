@@ -5,11 +5,12 @@ import logging
 from datetime import datetime
 from typing import Any, Callable
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify
 
 from bot.channels.api import WeChatClient, WeComClient
 from bot.channels.crypto import MessageCrypto
 from bot.config import Config, build_config, load_config
+from bot.logs import setup_logging
 from bot.service import Bot
 
 log = logging.getLogger(__name__)
@@ -42,10 +43,12 @@ def create_app(config: Config | dict[str, Any] | str | None = None,
     from bot.admin import blueprint as admin
     from bot.channels.wechat import blueprint as wechat
     from bot.channels.wecom import blueprint as wecom
+    from bot.pages import blueprint as pages
 
     app.register_blueprint(wechat)
-    app.register_blueprint(admin)
     app.register_blueprint(wecom)
+    app.register_blueprint(admin)
+    app.register_blueprint(pages)
 
     @app.get("/healthz")
     def healthz():
@@ -56,17 +59,14 @@ def create_app(config: Config | dict[str, Any] | str | None = None,
             return jsonify(status="error", database="unreachable"), 503
         return jsonify(status="ok", database=database)
 
+    @app.get("/metrics")
+    def metrics():
+        body, content_type = bot.metrics.exposition()
+        return Response(body, content_type=content_type)
+
     @app.errorhandler(413)
     def too_large(_error):
         log.warning("request body over %d bytes refused", config["server.max_body_bytes"])
         return "request body too large", 413
 
     return app
-
-
-def setup_logging(config: Config) -> None:
-    """Log to stderr at the configured level, once per process."""
-    root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("bot").setLevel(config["logging.level"].upper())

@@ -29,8 +29,10 @@ class Env:
     @property
     def bot(self):
         if self._bot is None:
+            from bot.logs import setup_logging
             from bot.service import Bot
 
+            setup_logging(self.config)
             self._bot = Bot(self.config)
         return self._bot
 
@@ -192,13 +194,15 @@ def check_config(env: Env, show: bool):
             click.echo(f"  {key}: {value!r}")
 
 
-from bot.cli_push import push, scheduler  # noqa: E402 - the command families attach to `main`
-
-main.add_command(push)
-main.add_command(scheduler)
-
-
+# The command families attach to `main` (they use Env and prepare from here).
 from bot.cli_admin import admin, subscribers  # noqa: E402
+from bot.cli_ingest import register as register_ingest  # noqa: E402
+from bot.cli_menu import menu  # noqa: E402
+from bot.cli_push import push, scheduler  # noqa: E402
 
 main.add_command(admin)
 main.add_command(subscribers)
+main.add_command(push)
+main.add_command(scheduler)
+register_ingest(main)
+main.add_command(menu)

@@ -64,6 +64,16 @@ def _http_url(value: Any) -> str | None:
     return None
 
 
+def _base_url(value: Any) -> str | None:
+    if not value:
+        return None
+    if not str(value).startswith(("http://", "https://")):
+        return f"must be empty or start with https:// (the address users open), not {value!r}"
+    if "?" in value or "#" in value:
+        return f"must be a plain base address without ? or #, not {value!r}"
+    return None
+
+
 def _positive(value: Any) -> str | None:
     return None if value > 0 else "must be greater than 0"
 
@@ -116,11 +126,17 @@ def _robots(value: Any) -> str | None:
         if problem:
             return f"[{i}].webhook {problem}"
     return None
+def _not_negative(value: Any) -> str | None:
+    return None if value >= 0 else "must not be negative"
 
 
 def _log_level(value: Any) -> str | None:
     levels = ("DEBUG", "INFO", "WARNING", "ERROR")
     return None if str(value).upper() in levels else f"must be one of {', '.join(levels)}"
+
+
+def _log_format(value: Any) -> str | None:
+    return None if value in ("text", "json") else f"must be text or json, not {value!r}"
 
 
 # key path -> (type, default, extra check). Every key the bot reads is listed here.
@@ -131,10 +147,12 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "admins": (list, [], None),
     "default_products": (list, ["PrNd-oxide", "PrNd-metal", "Dy-oxide", "DyFe", "Tb-oxide", "Tb-metal",
                                 "Er-oxide", "Ho-oxide", "Gd-oxide"], _product_codes),
+    "public_base_url": (str, "", _base_url),
     "server.host": (str, "127.0.0.1", None),
     "server.port": (int, 8000, _positive),
     "server.max_body_bytes": (int, 64 * 1024, _positive),
     "logging.level": (str, "INFO", _log_level),
+    "logging.format": (str, "text", _log_format),
     "wechat.token": (str, "", None),
     "wechat.app_id": (str, "", None),
     "wechat.app_secret": (str, "", None),
@@ -144,6 +162,7 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "wechat.reply_wait_seconds": ((int, float), 4.0, _positive),
     "wechat.reply_budget_seconds": ((int, float), 4.0, _positive),
     "wechat.menu.commands": (dict, {}, None),
+    "wechat.menu.button": (list, [], None),  # checked in full by `rebot menu check` (bot/menu.py)
     "wechat.token_endpoint": (str, "token", _one_of("token", "stable")),
     "wecom.corp_id": (str, "", None),
     "wecom.agent_id": (int, 0, None),
@@ -170,6 +189,13 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "push.wecom.rate_per_second": ((int, float), 50.0, _positive),
     "push.wecom.duplicate_check_seconds": (int, 14400, _positive),
     "push.robot.per_minute": (int, 20, _positive),
+    "sources": (list, [], None),  # entries checked one by one in _cross_checks (bot.ingest.sources)
+    "ingest.max_jump_pct": ((int, float), 15, _positive),
+    "ingest.timeout": ((int, float), 10.0, _positive),
+    "ingest.retries": (int, 2, _not_negative),
+    "ingest.backoff": ((int, float), 1.0, _not_negative),
+    "ingest.max_bytes": (int, 5 * 1024 * 1024, _positive),
+    "ingest.user_agent": (str, "rebot/0.1 (rare-earth market data fetcher)", None),
     "admin.secure_cookies": (bool, False, None),
     "admin.session_hours": (int, 12, _positive),
     "admin.lockout_attempts": (int, 5, _positive),
@@ -311,6 +337,9 @@ def _cross_checks(values: dict[str, Any]) -> list[str]:
         errors.append("wecom.agent_id: required when wecom.corp_id is set (the app's AgentId)")
     if values["push.wecom.duplicate_check_seconds"] > 14400:
         errors.append("push.wecom.duplicate_check_seconds: WeCom allows at most 14400 (4 hours)")
+    from bot.ingest.sources import source_errors
+
+    errors.extend(source_errors(values["sources"]))
     commands = values["wechat.menu.commands"]
     if isinstance(commands, dict):
         for key, command in commands.items():

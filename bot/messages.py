@@ -50,6 +50,9 @@ class Reply:
 
     text: str = ""
     articles: tuple[Article, ...] = ()
+    # For the metrics: the command that answered ("price", "event:subscribe", "unknown"…) and how it went.
+    command: str = field(default="", compare=False)
+    outcome: str = field(default="ok", compare=False)  # ok | error (the apology)
 
     @property
     def empty(self) -> bool:

@@ -34,7 +34,8 @@ class Product(Base):
 class PriceQuote(Base):
     __tablename__ = "price_quotes"
     __table_args__ = (
-        UniqueConstraint("product_code", "date", "source", name="uq_quote_product_date_source"),
+        # A series is product + source + unit: an export quote (usd/kg) never replaces the domestic one.
+        UniqueConstraint("product_code", "date", "source", "unit", name="uq_quote_product_date_source_unit"),
         Index("ix_quote_product_date", "product_code", "date"),
     )
 
@@ -239,3 +240,48 @@ class Delivery(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+class QuarantinedQuote(Base):
+    """A fetched quote that failed a plausibility check, held until an admin approves or rejects it."""
+
+    __tablename__ = "quarantined_quotes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_code: Mapped[str] = mapped_column(ForeignKey("products.code"))
+    date: Mapped[date] = mapped_column(Date)
+    low: Mapped[Decimal] = mapped_column(Numeric(16, 2))
+    high: Mapped[Decimal] = mapped_column(Numeric(16, 2))
+    unit: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(256))
+    sentence: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # pending | approved | rejected
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+
+    @property
+    def mid(self) -> Decimal:
+        return (self.low + self.high) / 2
+
+
+class SourceStatus(Base):
+    """The state of one configured source: its last run, last success and last error, for the admin pages."""
+
+    __tablename__ = "source_status"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    type: Mapped[str] = mapped_column(String(16), default="")
+    last_run: Mapped[datetime | None] = mapped_column(DateTime)
+    last_success: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column(DateTime)
+    runs: Mapped[int] = mapped_column(default=0)
+    failures: Mapped[int] = mapped_column(default=0)  # consecutive failed runs
+    # What the last successful run found:
+    items_seen: Mapped[int] = mapped_column(default=0)
+    quotes_new: Mapped[int] = mapped_column(default=0)
+    quotes_quarantined: Mapped[int] = mapped_column(default=0)
+    news_new: Mapped[int] = mapped_column(default=0)
+    # Conditional GET validators of the source URL, saved only after a successful run.
+    etag: Mapped[str | None] = mapped_column(String(256))
+    last_modified: Mapped[str | None] = mapped_column(String(64))

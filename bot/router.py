@@ -5,7 +5,7 @@ import difflib
 import importlib
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
@@ -22,6 +22,8 @@ from bot.render import Renderer
 
 HANDLER_MODULES = ("handlers.price", "handlers.news", "handlers.summary", "handlers.subscribe",
                    "handlers.help", "handlers.events", "handlers.admin")
+# Events with a metrics label of their own; any other is counted as "event:other".
+KNOWN_EVENTS = frozenset({"subscribe", "unsubscribe", "click", "scan", "view"})
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _EDGE_PUNCT = " \t\r\n:;,.!?。！？，；：、\"'“”‘’"
 
@@ -121,6 +123,7 @@ class Context:
     router: "Router"
     _subscriber: Subscriber | None = None
     _looked_up: bool = False
+    command_name: str = ""  # the command that answers, for the metrics
 
     @property
     def today(self):
@@ -230,21 +233,28 @@ class Router:
         ctx = Context(self.config, session, message, language, now, catalog, self, sub, _looked_up=True)
         try:
             if message.event:
+                ctx.command_name = "event:" + (message.event if message.event in KNOWN_EVENTS else "other")
                 result = self.get("_event").handler(ctx, message.event)
             else:
                 result = self.dispatch(ctx, text)
         except CommandError as err:
             result = err.reply
-        return self.renderer.render(result, ctx.language, max_bytes), detected
+        except Exception as exc:
+            exc.command_name = ctx.command_name  # the metrics count the error against the command that broke
+            raise
+        return replace(self.renderer.render(result, ctx.language, max_bytes), command=ctx.command_name), detected
 
     def dispatch(self, ctx: Context, text: str):
         """The reply data for normalised `text` in `ctx`."""
         if not text:
+            ctx.command_name = ctx.command_name or "empty"
             return TemplateReply("empty")
         found = self.route(text, ctx.is_admin, ctx.catalog)
         if found:
             cmd, args = found
+            ctx.command_name = ctx.command_name or cmd.name
             return cmd.handler(ctx, args)
+        ctx.command_name = ctx.command_name or "unknown"
         return TemplateReply("unknown", {"suggestion": self.suggest(ctx, text)})
 
     def suggest(self, ctx: Context, text: str) -> str | None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from datetime import datetime
 from typing import Callable
 
@@ -10,6 +11,7 @@ from bot.config import Config
 from bot.db import Database
 from bot.market.catalog import Catalog
 from bot.messages import Message, Reply
+from bot.metrics import Metrics, quote_ages
 from bot.models import READ_MARKET_VERSION
 from bot.reply_cache import ReplyCache
 from bot.router import Router, language_of, touch_subscriber
@@ -29,6 +31,7 @@ class Bot:
         self.replies = ReplyCache()
         self._catalog: tuple[int, Catalog] | None = None
         self._catalog_lock = threading.Lock()
+        self.metrics = Metrics(lambda: quote_ages(self.db, self.clock))
 
     def market_version(self) -> int:
         """The count of changes to products, quotes and news so far (see models.MarketVersion)."""
@@ -64,11 +67,11 @@ class Bot:
                 return self._answer(session, message, max_bytes)
             with self.db.session() as own:
                 return self._answer(own, message, max_bytes)
-        except Exception:
+        except Exception as exc:
             log.exception("command failed (channel=%s, event=%s)", message.channel, message.event)
             if session is not None:
                 session.rollback()
-            return self.apology(message)
+            return replace(self.apology(message), command=getattr(exc, "command_name", ""))
 
     def _answer(self, session, message: Message, max_bytes: int) -> Reply:
         version = session.execute(READ_MARKET_VERSION).scalar_one()
@@ -85,4 +88,4 @@ class Bot:
     def apology(self, message: Message) -> Reply:
         """The short apology a user gets when something unexpected broke."""
         language = language_of(message.text) or self.config["language"]
-        return Reply(text=self.router.renderer.text("error", language))
+        return Reply(text=self.router.renderer.text("error", language), outcome="error")

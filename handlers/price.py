@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+from bot.links import price_page
 from bot.market.quotes import last_trading_day, latest_price
 from bot.messages import CommandError, TemplateReply
 from bot.router import Context, command
@@ -59,6 +60,7 @@ def price(ctx: Context, args: str):
         view = latest_price(ctx.session, products[0], ctx.today)
         if view is None:
             raise CommandError("no_quote", product=products[0])
-        return TemplateReply("price", {"view": view, "last_trading_day": last_trading_day(ctx.today)})
+        return TemplateReply("price", {"view": view, "last_trading_day": last_trading_day(ctx.today),
+                                       "page": price_page(ctx.config, view.product.code, ctx.language)})
     rows = [(p, latest_price(ctx.session, p, ctx.today)) for p in products]
     return TemplateReply("price_table", {"rows": rows, "last_trading_day": last_trading_day(ctx.today)})

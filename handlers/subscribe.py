@@ -13,16 +13,22 @@ from handlers.price import resolve_products
 def subscribe(ctx: Context, args: str):
     """Turn the daily summary on and add the named products to the followed ones."""
     added = resolve_products(ctx, args, "subscribe") if args else []
+    was_on = start_daily_summary(ctx, added)
+    return TemplateReply("subscribed", {"was_on": was_on, "added": added, "products": ctx.followed_products(),
+                                        "own": bool(ctx.subscriber().products)})
+
+
+def start_daily_summary(ctx: Context, products) -> bool:
+    """Turn the sender's daily summary on and follow `products` too; True if it was on already."""
     sub = ctx.subscriber()
     was_on = sub.daily_summary
     sub.daily_summary = True
     if sub.status == "unreachable":
         sub.status = "active"
     codes = list(sub.products or [])
-    codes += [p.code for p in added if p.code not in codes]
+    codes += [p.code for p in products if p.code not in codes]
     sub.products = codes
-    return TemplateReply("subscribed", {"was_on": was_on, "added": added, "products": ctx.followed_products(),
-                                        "own": bool(codes)})
+    return was_on
 
 
 @command("unsubscribe", aliases=("退订", "取消订阅", "unsub", "stop", "unfollow", "取消关注"),

@@ -1,6 +1,7 @@
 """summary / 行情: today's market summary (the template the daily push uses)."""
 from __future__ import annotations
 
+from bot.links import summary_page
 from bot.market.quotes import build_summary, last_trading_day
 from bot.messages import TemplateReply
 from bot.router import Context, command
@@ -13,4 +14,5 @@ from bot.router import Context, command
 def summary(ctx: Context, args: str):
     """The market summary of today for the followed (or default) products."""
     data = build_summary(ctx.session, ctx.followed_products(), ctx.today)
-    return TemplateReply("summary", {"summary": data, "last_trading_day": last_trading_day(ctx.today)})
+    return TemplateReply("summary", {"summary": data, "last_trading_day": last_trading_day(ctx.today),
+                                     "page": summary_page(ctx.config, ctx.today, ctx.language)})

@@ -7,6 +7,7 @@ import time
 from datetime import datetime, timezone
 
 from flask import Blueprint, Response, abort, current_app, request
+from werkzeug.exceptions import HTTPException
 
 from bot.channels.crypto import CryptoError, MessageCrypto, signature_matches
 from bot.channels.wechat_xml import XMLError, parse, render_envelope, render_reply
@@ -65,7 +66,22 @@ def verify():
 
 @blueprint.post("/wechat")
 def receive():
-    """One message or event from WeChat; the answer is a passive reply or `success`."""
+    """One message or event from WeChat, counted in the metrics with its command, outcome and latency."""
+    started = time.perf_counter()
+    outcome = {"command": "-", "outcome": "rejected"}
+    try:
+        return _receive(outcome)
+    except HTTPException:
+        raise
+    except Exception:
+        outcome["outcome"] = "error"
+        raise
+    finally:
+        _bot().metrics.webhook("wechat", outcome["command"], outcome["outcome"], time.perf_counter() - started)
+
+
+def _receive(outcome: dict[str, str]) -> Response:
+    """The answer to a callback: a passive reply or `success`; `outcome` is filled in for the metrics."""
     timestamp, nonce = _check_request()
     bot = _bot()
     crypto = _crypto()
@@ -91,6 +107,11 @@ def receive():
         abort(400)
     key = "wechat:" + (fields.get("MsgId") or f"{message.user_id}:{fields.get('CreateTime', '')}")
 
+    def noted(reply: Reply) -> Reply:
+        """The first attempt's reply, counted in the metrics (a retry never gets here)."""
+        outcome.update(command=reply.command, outcome=reply.outcome)
+        return reply
+
     def xml_of(reply: Reply) -> str:
         if reply.empty:
             return ""
@@ -101,23 +122,32 @@ def receive():
         return render_reply(message.user_id, fields.get("ToUserName", ""), reply, int(time.time()))
 
     def produce(session) -> tuple[str, Reply]:
-        reply = bot.answer(message, TEXT_REPLY_BYTES, session=session)
+        outcome["outcome"] = "late"  # this attempt has the key: unless ready in time, the answer goes out later
+        reply = noted(bot.answer(message, TEXT_REPLY_BYTES, session=session))
         return xml_of(reply), reply
 
     api = current_app.extensions.get("rebot.wechat_api")
     send_later = (lambda reply: api.send_custom_text(message.user_id, reply.text)) if api else None
     wait = bot.config["wechat.reply_wait_seconds"]
+    outcome["outcome"] = "retry"  # unless this attempt is the first
     try:
         cached = bot.cached_reply(message, TEXT_REPLY_BYTES)
         if cached is not None:  # ready at once: no need for the reply budget's thread
             reply, language = cached
-            xml = record_once(bot.db, key, xml_of(reply), wait,
-                              also=lambda cursor: touch_subscriber(bot.db, cursor, message, language))
+
+            def first_attempt(cursor) -> None:  # runs only when this attempt's key is new
+                touch_subscriber(bot.db, cursor, message, language)
+                noted(reply)
+
+            xml = record_once(bot.db, key, xml_of(reply), wait, also=first_attempt)
         else:
             xml = answer_within(bot.db, key, produce, bot.config["wechat.reply_budget_seconds"], wait, send_later)
     except Exception:  # e.g. the database failed outside the handler: an error page would read "无法提供服务"
         log.exception("wechat: could not answer a message (msg_type=%s)", fields.get("MsgType"))
+        outcome["outcome"] = "error"
         xml = render_reply(message.user_id, fields.get("ToUserName", ""), bot.apology(message), int(time.time()))
+    if outcome["outcome"] == "retry":
+        bot.metrics.retry("wechat")
     if not xml:  # nothing to say, or the first attempt is still running: WeChat shows nothing
         return _plain("success")
     if encrypted:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -49,7 +49,8 @@ def latest_price(session: Session, product: ProductInfo, today: date) -> PriceVi
     """The newest quote of `product` (on or before `today`) and its daily change, or None."""
     latest = session.scalars(
         select(PriceQuote)
-        .where(PriceQuote.product_code == product.code, PriceQuote.date <= today)
+        # The product's own unit: export quotes (usd/kg) are a series of their own.
+        .where(PriceQuote.product_code == product.code, PriceQuote.unit == product.unit, PriceQuote.date <= today)
         .order_by(PriceQuote.date.desc(), PriceQuote.id.desc())
         .limit(1)
     ).first()
@@ -89,10 +90,13 @@ def latest_date(session: Session, today: date) -> date | None:
     return session.scalar(select(func.max(PriceQuote.date)).where(PriceQuote.date <= today))
 
 
-def newest_news(session: Session, limit: int, keyword: str = "") -> list[NewsItem]:
-    """The newest news items not hidden by an admin, optionally those whose title or summary contains `keyword`."""
+def newest_news(session: Session, limit: int, keyword: str = "", before: datetime | None = None) -> list[NewsItem]:
+    """The newest news items not hidden by an admin, optionally those whose title or summary contains
+    `keyword`, or those published before `before` (naive UTC, like the stored times)."""
     query = (select(NewsItem).where(NewsItem.hidden.is_(False))
              .order_by(NewsItem.published_at.desc(), NewsItem.id.desc()).limit(limit))
+    if before is not None:
+        query = query.where(NewsItem.published_at < before)
     if keyword:
         like = "%" + keyword.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(NewsItem.title.ilike(like, escape="\\") | NewsItem.summary.ilike(like, escape="\\"))
@@ -116,3 +120,31 @@ def build_summary(session: Session, products: list[ProductInfo], today: date, ne
     """The summary for `today`: latest price of each product, and the newest news."""
     rows = [(product, latest_price(session, product, today)) for product in products]
     return Summary(date=today, rows=rows, news=newest_news(session, news_count))
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    date: date
+    low: Decimal
+    high: Decimal
+
+    @property
+    def mid(self) -> Decimal:
+        return (self.low + self.high) / 2
+
+
+def price_history(session: Session, view: PriceView, limit: int = 60) -> list[HistoryPoint]:
+    """Up to `limit` quotes ending with `view`'s, oldest first, from the same source and unit (one series)."""
+    rows = session.execute(
+        select(PriceQuote.date, PriceQuote.low, PriceQuote.high)
+        .where(PriceQuote.product_code == view.product.code, PriceQuote.source == view.source,
+               PriceQuote.unit == view.unit, PriceQuote.date <= view.date)
+        .order_by(PriceQuote.date.desc())
+        .limit(limit)
+    ).all()
+    return [HistoryPoint(d, low, high) for d, low, high in reversed(rows)]
+
+
+def first_date(session: Session) -> date | None:
+    """The date of the oldest quote of any product."""
+    return session.scalar(select(func.min(PriceQuote.date)))

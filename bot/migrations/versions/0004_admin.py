@@ -1,14 +1,14 @@
 """admin console: admin users and sessions, the audit log, chat confirmations, hidden news
 
 Revision ID: 0004
-Revises: 0003
+Revises: 0002
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = "0004"
-down_revision = "0003"  # after main's 0003; the lead re-chains on merge
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

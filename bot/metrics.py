@@ -1,0 +1,119 @@
+"""Prometheus metrics: one registry per Bot, so apps (and tests) never share counters.
+
+Other modules record through the small methods of `Metrics` (`bot.metrics.push(...)`,
+`bot.metrics.fetch(...)`); `/metrics` serves `Metrics.exposition()`.
+
+Under gunicorn every worker counts for itself. With PROMETHEUS_MULTIPROC_DIR set (an empty directory
+shared by the web workers and the scheduler, emptied before they start, holding nothing else), prometheus-client
+keeps the values in files there and a scrape adds up every process's figures.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from datetime import datetime
+from typing import Callable, Iterable
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+
+# The 5-second rule: WeChat gives up at 5 s, so the buckets are dense below it.
+log = logging.getLogger(__name__)
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 10.0)
+
+
+class Metrics:
+    """The counters and histograms of one bot; `quote_ages` gives {product: seconds} at scrape time."""
+
+    def __init__(self, quote_ages: Callable[[], dict[str, float]] | None = None):
+        self.registry = CollectorRegistry()
+        self._quote_ages = quote_ages
+        self.requests = Counter(
+            "rebot_webhook_requests", "Callback requests by channel, command and outcome "
+            "(ok, error: answered with the apology, retry: a de-duplicated repeat, rejected: 4xx).",
+            ["channel", "command", "outcome"], registry=self.registry)
+        self.latency = Histogram(
+            "rebot_webhook_reply_seconds", "Time from a callback's arrival to its answer.",
+            ["channel"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.retries = Counter(
+            "rebot_webhook_retries", "Repeated deliveries of a message already handled or in hand "
+            "(answered from the first attempt, the work not run again).", ["channel"], registry=self.registry)
+        self.pushes = Counter(
+            "rebot_pushes", "Outbound messages by channel, result (sent, failed) and the API's error code.",
+            ["channel", "result", "errcode"], registry=self.registry)
+        self.fetches = Counter(
+            "rebot_fetches", "Source fetches by source and outcome.", ["source", "outcome"], registry=self.registry)
+        if quote_ages is not None:
+            self.registry.register(_QuoteAges(quote_ages))
+
+    def webhook(self, channel: str, command: str, outcome: str, seconds: float) -> None:
+        """One callback answered."""
+        self.requests.labels(channel, command or "-", outcome).inc()
+        self.latency.labels(channel).observe(seconds)
+
+    def retry(self, channel: str) -> None:
+        """A repeated delivery that was answered from the first attempt."""
+        self.retries.labels(channel).inc()
+
+    def push(self, channel: str, ok: bool, errcode: int | str = 0) -> None:
+        """One outbound message sent (ok) or failed with the API's `errcode` (e.g. 45015, or 'http' / 'timeout')."""
+        self.pushes.labels(channel, "sent" if ok else "failed", str(errcode)).inc()
+
+    def fetch(self, source: str, outcome: str) -> None:
+        """One fetch of a price/news source: outcome ok, error, quarantined, unchanged…"""
+        self.fetches.labels(source, outcome).inc()
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The Prometheus text format of every metric, and its content type."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+            if self._quote_ages is not None:
+                registry.register(_QuoteAges(self._quote_ages))
+            return generate_latest(registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class _QuoteAges:
+    """`rebot_quote_age_seconds{product}`, computed when scraped."""
+
+    def __init__(self, quote_ages: Callable[[], dict[str, float]]):
+        self._quote_ages = quote_ages
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return [self._family()]
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        family = self._family()
+        try:
+            ages = self._quote_ages()
+        except Exception as exc:  # a scrape reports what it can; the webhook counters still matter
+            log.error("metrics: cannot read the quote ages: %s", type(exc).__name__)
+            ages = {}
+        for product, seconds in sorted(ages.items()):
+            family.add_metric([product], seconds)
+        yield family
+
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily("rebot_quote_age_seconds",
+                                 "Seconds since the start of the market day of each product's newest quote.",
+                                 labels=["product"])
+
+
+def quote_ages(db, clock: Callable[[], datetime]) -> dict[str, float]:
+    """{product code: seconds from 00:00 (configured time zone) of its newest quote's date to now}."""
+    from sqlalchemy import func, select
+
+    from bot.models import PriceQuote
+
+    now = clock()
+    with db.session() as session:
+        rows = session.execute(select(PriceQuote.product_code, func.max(PriceQuote.date))
+                               .group_by(PriceQuote.product_code)).all()
+    ages = {}
+    for code, day in rows:
+        start = datetime(day.year, day.month, day.day, tzinfo=now.tzinfo)
+        ages[code] = round((now - start).total_seconds(), 3)
+    return ages
