@@ -56,9 +56,6 @@ ZH = {
     "Prices": "价格",
     "Product": "产品",
     "Products": "产品",
-    "Push runs and their delivery ledger appear here once the push service is installed.":
-        "推送服务安装后，这里会显示推送批次及其发送明细。",
-    "Push runs appear here once the push service is installed.": "推送服务安装后，这里会显示推送批次。",
     "Pushes": "推送",
     "Remove": "删除",
     "Resume": "恢复",
@@ -69,8 +66,6 @@ ZH = {
     "Sign out": "退出",
     "Since": "加入时间",
     "Source": "来源",
-    "Source status and the quarantine appear here once data ingestion is installed.":
-        "数据采集安装后，这里会显示数据源状态和待审核报价。",
     "Sources": "数据源",
     "Status": "状态",
     "Subscribers": "订阅用户",
@@ -147,6 +142,34 @@ ZH = {
     "running": "进行中",
     "done": "完成",
     "stopped": "已停止",
+    # sources and quarantine
+    "Approve": "批准",
+    "Decided": "已处理",
+    "Failures in a row": "连续失败次数",
+    "Fetch now": "立即抓取",
+    "Fetched quotes that failed a plausibility check wait here; approving publishes one.":
+        "未通过合理性检查的抓取报价在此等待；批准后才会发布。",
+    "Last error": "最近错误",
+    "Last found": "最近抓取结果",
+    "Last run": "最近运行",
+    "Last success": "最近成功",
+    "No source is configured (the `sources:` list of the configuration).": "未配置数据源（配置中的 `sources:` 列表）。",
+    "Nothing is waiting.": "没有待审核的报价。",
+    "Quarantine": "待审核报价",
+    "Reject": "拒绝",
+    "Schedule": "计划",
+    "This quote has been decided already.": "该报价已处理过。",
+    "not configured any more": "已不在配置中",
+    "waiting": "条待审核",
+    "{items} items, {quotes} new quotes, {held} quarantined, {news} new news":
+        "{items} 条内容，{quotes} 条新报价，{held} 条待审核，{news} 条新新闻",
+    "approved": "已批准",
+    "rejected": "已拒绝",
+    "pending": "待审核",
+    "Fetched.": "已抓取。",
+    "The fetch failed: its error is shown with the source.": "抓取失败：错误显示在该数据源下。",
+    "Approved: the quote is published.": "已批准：报价已发布。",
+    "Rejected: the quote will not be published.": "已拒绝：该报价不会发布。",
     # notices after an action
     "Subscriber added.": "已添加订阅用户。",
     "Saved.": "已保存。",
@@ -171,6 +194,10 @@ NOTICES = {
     "hidden": "Hidden from the news replies.",
     "shown": "Shown in the news replies again.",
     "push_started": "Push started: it runs in the background; reload to follow it.",
+    "fetched": "Fetched.",
+    "fetch_failed": "The fetch failed: its error is shown with the source.",
+    "approved": "Approved: the quote is published.",
+    "rejected": "Rejected: the quote will not be published.",
 }
 
 
