@@ -196,7 +196,9 @@ def check_config(env: Env, show: bool):
 
 from bot.cli_menu import menu  # noqa: E402 - the command families attach to `main`
 from bot.cli_push import push, scheduler  # noqa: E402
+from bot.cli_qrcode import qrcode  # noqa: E402
 
 main.add_command(push)
 main.add_command(scheduler)
 main.add_command(menu)
+main.add_command(qrcode)
