@@ -40,12 +40,14 @@ def create_app(config: Config | dict[str, Any] | str | None = None,
         app.extensions["rebot.wecom_crypto"] = MessageCrypto(
             config["wecom.token"], config["wecom.encoding_aes_key"], config["wecom.corp_id"])
 
+    from bot.admin import blueprint as admin
     from bot.channels.wechat import blueprint as wechat
     from bot.channels.wecom import blueprint as wecom
     from bot.pages import blueprint as pages
 
     app.register_blueprint(wechat)
     app.register_blueprint(wecom)
+    app.register_blueprint(admin)
     app.register_blueprint(pages)
 
     @app.get("/healthz")

@@ -123,7 +123,7 @@ def serve(env: Env, host: str | None, port: int | None, no_scheduler: bool):
     if not config["wechat.token"]:
         click.echo("    (wechat.token is not set: callbacks are refused until you set it, e.g. REBOT_WECHAT_TOKEN)")
     click.echo(f"  Health check: {base}/healthz")
-    click.echo(f"  Admin console: {base}/admin/ (coming with the admin console)")
+    click.echo(f"  Admin console: {base}/admin/ (first user: rebot admin add-user NAME --password-stdin)")
     click.echo('  Chat without WeChat: rebot chat "price PrNd"   (or `rebot chat` for a session)')
     if not no_scheduler:
         from bot.push.scheduler import build_scheduler
@@ -194,11 +194,17 @@ def check_config(env: Env, show: bool):
             click.echo(f"  {key}: {value!r}")
 
 
-from bot.cli_menu import menu  # noqa: E402 - the command families attach to `main`
+# The command families attach to `main` (they use Env and prepare from here).
+from bot.cli_admin import admin, subscribers  # noqa: E402
+from bot.cli_ingest import register as register_ingest  # noqa: E402
+from bot.cli_menu import menu  # noqa: E402
 from bot.cli_push import push, scheduler  # noqa: E402
 from bot.cli_qrcode import qrcode  # noqa: E402
 
+main.add_command(admin)
+main.add_command(subscribers)
 main.add_command(push)
 main.add_command(scheduler)
+register_ingest(main)
 main.add_command(menu)
 main.add_command(qrcode)

@@ -126,6 +126,8 @@ def _robots(value: Any) -> str | None:
         if problem:
             return f"[{i}].webhook {problem}"
     return None
+def _not_negative(value: Any) -> str | None:
+    return None if value >= 0 else "must not be negative"
 
 
 def _log_level(value: Any) -> str | None:
@@ -188,11 +190,26 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "push.wecom.rate_per_second": ((int, float), 50.0, _positive),
     "push.wecom.duplicate_check_seconds": (int, 14400, _positive),
     "push.robot.per_minute": (int, 20, _positive),
+    "sources": (list, [], None),  # entries checked one by one in _cross_checks (bot.ingest.sources)
+    "ingest.max_jump_pct": ((int, float), 15, _positive),
+    "ingest.timeout": ((int, float), 10.0, _positive),
+    "ingest.retries": (int, 2, _not_negative),
+    "ingest.backoff": ((int, float), 1.0, _not_negative),
+    "ingest.max_bytes": (int, 5 * 1024 * 1024, _positive),
+    "ingest.user_agent": (str, "rebot/0.1 (rare-earth market data fetcher)", None),
+    "admin.secure_cookies": (bool, False, None),
+    "admin.session_hours": (int, 12, _positive),
+    "admin.lockout_attempts": (int, 5, _positive),
+    "admin.lockout_minutes": (int, 15, _positive),
+    "admin.page_size": (int, 50, _positive),
 }
 SECRETS = {"wechat.token", "wechat.app_secret", "wechat.encoding_aes_key", "database_url",
            "wecom.secret", "wecom.token", "wecom.encoding_aes_key", "robots"}
-_KIND_NAMES = {str: "text (quote it in YAML if it looks like a number)", int: "a whole number",
+_KIND_NAMES = {str: "text (quote it in YAML if it looks like a number)", int: "a whole number", bool: "true or false",
                list: "a list", dict: "a mapping of keys to values", (int, float): "a number"}
+
+
+_BOOLEANS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
 
 
 def env_name(key: str) -> str:
@@ -247,6 +264,10 @@ def _from_env(key: str, kind, raw: str) -> Any:
         return [item.strip() for item in raw.split(",") if item.strip()]
     if kind is dict:
         return yaml.safe_load(raw) or {}
+    if kind is bool:
+        if raw.strip().lower() not in _BOOLEANS:
+            raise ValueError(raw)
+        return _BOOLEANS[raw.strip().lower()]
     if kind is int:
         return int(raw)
     if kind == (int, float):
@@ -317,6 +338,9 @@ def _cross_checks(values: dict[str, Any]) -> list[str]:
         errors.append("wecom.agent_id: required when wecom.corp_id is set (the app's AgentId)")
     if values["push.wecom.duplicate_check_seconds"] > 14400:
         errors.append("push.wecom.duplicate_check_seconds: WeCom allows at most 14400 (4 hours)")
+    from bot.ingest.sources import source_errors
+
+    errors.extend(source_errors(values["sources"]))
     commands = values["wechat.menu.commands"]
     if isinstance(commands, dict):
         for key, command in commands.items():

@@ -33,6 +33,11 @@ def load_demo(session: Session) -> dict:
     return counts
 
 
+def load_products(session: Session) -> int:
+    """Upsert only the catalog: what a production database needs before sources can store quotes."""
+    return _upsert_products(session)
+
+
 def _upsert_products(session: Session) -> int:
     existing = {p.code: p for p in session.scalars(select(Product))}
     changed = 0

@@ -6,7 +6,7 @@ from decimal import Decimal
 from itertools import chain
 
 from sqlalchemy import (JSON, Date, DateTime, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, event,
-                        select, update)
+                        false, select, update)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 
@@ -34,7 +34,8 @@ class Product(Base):
 class PriceQuote(Base):
     __tablename__ = "price_quotes"
     __table_args__ = (
-        UniqueConstraint("product_code", "date", "source", name="uq_quote_product_date_source"),
+        # A series is product + source + unit: an export quote (usd/kg) never replaces the domestic one.
+        UniqueConstraint("product_code", "date", "source", "unit", name="uq_quote_product_date_source_unit"),
         Index("ix_quote_product_date", "product_code", "date"),
     )
 
@@ -64,6 +65,7 @@ class NewsItem(Base):
     image_url: Mapped[str | None] = mapped_column(String(1024))
     published_at: Mapped[datetime] = mapped_column(DateTime, index=True)
     source: Mapped[str] = mapped_column(String(64))
+    hidden: Mapped[bool] = mapped_column(default=False, server_default=false())  # hidden by an admin
 
 
 class Subscriber(Base):
@@ -91,6 +93,58 @@ class ProcessedMessage(Base):
     state: Mapped[str] = mapped_column(String(8), default="running")  # running | done
     reply: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class AdminUser(Base):
+    """A person who may use the admin console; the password is kept only as a slow salted hash."""
+
+    __tablename__ = "admin_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_login: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class AdminSession(Base):
+    """A signed-in browser: the cookie holds a random token, the table only its SHA-256."""
+
+    __tablename__ = "admin_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("admin_users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+    user: Mapped[AdminUser] = relationship(lazy="joined")
+
+
+class AuditLog(Base):
+    """Who changed what: one row per admin action that changed data."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(160))  # "web:alice", "chat:oABC…", "cli"
+    action: Mapped[str] = mapped_column(String(64))  # e.g. subscriber.pause, price.correct
+    target: Mapped[str] = mapped_column(String(160), default="")
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class PendingAction(Base):
+    """An admin's chat command waiting for `admin confirm` (one per admin; a new one replaces it)."""
+
+    __tablename__ = "admin_pending_actions"
+
+    user_key: Mapped[str] = mapped_column(String(160), primary_key=True)  # channel:user_id
+    action: Mapped[str] = mapped_column(String(32))  # push_now | broadcast
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class MarketVersion(Base):
@@ -186,3 +240,48 @@ class Delivery(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+class QuarantinedQuote(Base):
+    """A fetched quote that failed a plausibility check, held until an admin approves or rejects it."""
+
+    __tablename__ = "quarantined_quotes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_code: Mapped[str] = mapped_column(ForeignKey("products.code"))
+    date: Mapped[date] = mapped_column(Date)
+    low: Mapped[Decimal] = mapped_column(Numeric(16, 2))
+    high: Mapped[Decimal] = mapped_column(Numeric(16, 2))
+    unit: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(256))
+    sentence: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # pending | approved | rejected
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+
+    @property
+    def mid(self) -> Decimal:
+        return (self.low + self.high) / 2
+
+
+class SourceStatus(Base):
+    """The state of one configured source: its last run, last success and last error, for the admin pages."""
+
+    __tablename__ = "source_status"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    type: Mapped[str] = mapped_column(String(16), default="")
+    last_run: Mapped[datetime | None] = mapped_column(DateTime)
+    last_success: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column(DateTime)
+    runs: Mapped[int] = mapped_column(default=0)
+    failures: Mapped[int] = mapped_column(default=0)  # consecutive failed runs
+    # What the last successful run found:
+    items_seen: Mapped[int] = mapped_column(default=0)
+    quotes_new: Mapped[int] = mapped_column(default=0)
+    quotes_quarantined: Mapped[int] = mapped_column(default=0)
+    news_new: Mapped[int] = mapped_column(default=0)
+    # Conditional GET validators of the source URL, saved only after a successful run.
+    etag: Mapped[str | None] = mapped_column(String(256))
+    last_modified: Mapped[str | None] = mapped_column(String(64))

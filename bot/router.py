@@ -21,7 +21,7 @@ from bot.render import Renderer
 
 
 HANDLER_MODULES = ("handlers.price", "handlers.news", "handlers.summary", "handlers.subscribe",
-                   "handlers.help", "handlers.events")
+                   "handlers.help", "handlers.events", "handlers.admin")
 # Events with a metrics label of their own; any other is counted as "event:other".
 KNOWN_EVENTS = frozenset({"subscribe", "unsubscribe", "click", "scan", "view"})
 _CJK = re.compile(r"[\u3400-\u9fff]")

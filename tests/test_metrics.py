@@ -188,3 +188,26 @@ def test_wecom_callbacks_are_counted_too_and_a_late_answer_is_late(make_app, emu
     while not emulator.inbox(USER) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert scrape(slow)[("rebot_webhook_requests_total", (*wecom, ("command", "-"), ("outcome", "late")))] == 1
+
+
+def test_scheduled_fetches_are_counted_by_source_and_outcome(db_url):
+    from prometheus_client import generate_latest
+
+    from bot.ingest.jobs import source_jobs
+    from bot.service import Bot
+    from test_fetch import make_config
+    from tests.fixture_site import FixtureSite
+
+    site = FixtureSite()
+    config = make_config(db_url, {"name": "daily", "type": "report", "url": site.url("/daily-report-2025-06-12.html")},
+                         {"name": "down", "type": "report", "url": site.url("/status/500")})
+    bot = Bot(config)
+    try:
+        for job in source_jobs(config):
+            job.func(bot)
+        text = generate_latest(bot.metrics.registry).decode()
+    finally:
+        bot.db.dispose()
+        site.close()
+    assert 'rebot_fetches_total{outcome="ok",source="daily"} 1.0' in text
+    assert 'rebot_fetches_total{outcome="error",source="down"} 1.0' in text

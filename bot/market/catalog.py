@@ -38,20 +38,35 @@ class ProductInfo:
 class Catalog:
     """Products and every spelling that names them."""
 
-    def __init__(self, products: list[ProductInfo], aliases: dict[str, str]):
+    def __init__(self, products: list[ProductInfo], aliases: dict[str, str],
+                 names: list[tuple[str, str]] | None = None):
         self.products = products
         self.by_code = {p.code: p for p in products}
         self._aliases = aliases
+        self.names = names or []  # (spelling as written, code): what the prose extractor looks for
 
     @classmethod
     def from_session(cls, session: Session) -> "Catalog":
         rows = session.scalars(select(Product).order_by(Product.position, Product.code)).all()
         products = [ProductInfo(r.code, r.name_en, r.name_zh, r.short_en, r.unit, r.group) for r in rows]
+        return cls._build(products, [(r.code, [r.code, r.name_en, r.name_zh, *(r.aliases or [])]) for r in rows])
+
+    @classmethod
+    def from_entries(cls, entries: list[dict]) -> "Catalog":
+        """The catalog from catalog.yaml entries (bot.demo.load_catalog()), without a database."""
+        products = [ProductInfo(e["code"], e["en"], e["zh"], e.get("short_en", e["en"]), e["unit"], e["group"])
+                    for e in entries]
+        return cls._build(products, [(e["code"], [e["code"], e["en"], e["zh"], *e["aliases"]]) for e in entries])
+
+    @classmethod
+    def _build(cls, products: list[ProductInfo], spellings: list[tuple[str, list[str]]]) -> "Catalog":
         aliases: dict[str, str] = {}
-        for row in rows:
-            for name in (row.code, row.name_en, row.name_zh, *(row.aliases or [])):
-                aliases.setdefault(fold(name), row.code)
-        return cls(products, aliases)
+        names: list[tuple[str, str]] = []
+        for code, spelled in spellings:
+            for name in spelled:
+                aliases.setdefault(fold(name), code)
+                names.append((name, code))
+        return cls(products, aliases, names)
 
     def resolve(self, text: str) -> ProductInfo | None:
         """The product `text` names, or None. A bare oxide name with 'metal' names the metal."""

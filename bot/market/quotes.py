@@ -49,7 +49,8 @@ def latest_price(session: Session, product: ProductInfo, today: date) -> PriceVi
     """The newest quote of `product` (on or before `today`) and its daily change, or None."""
     latest = session.scalars(
         select(PriceQuote)
-        .where(PriceQuote.product_code == product.code, PriceQuote.date <= today)
+        # The product's own unit: export quotes (usd/kg) are a series of their own.
+        .where(PriceQuote.product_code == product.code, PriceQuote.unit == product.unit, PriceQuote.date <= today)
         .order_by(PriceQuote.date.desc(), PriceQuote.id.desc())
         .limit(1)
     ).first()
@@ -90,9 +91,10 @@ def latest_date(session: Session, today: date) -> date | None:
 
 
 def newest_news(session: Session, limit: int, keyword: str = "", before: datetime | None = None) -> list[NewsItem]:
-    """The newest news items, optionally those whose title or summary contains `keyword`,
-    or those published before `before` (naive UTC, like the stored times)."""
-    query = select(NewsItem).order_by(NewsItem.published_at.desc(), NewsItem.id.desc()).limit(limit)
+    """The newest news items not hidden by an admin, optionally those whose title or summary contains
+    `keyword`, or those published before `before` (naive UTC, like the stored times)."""
+    query = (select(NewsItem).where(NewsItem.hidden.is_(False))
+             .order_by(NewsItem.published_at.desc(), NewsItem.id.desc()).limit(limit))
     if before is not None:
         query = query.where(NewsItem.published_at < before)
     if keyword:

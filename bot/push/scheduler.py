@@ -1,13 +1,7 @@
 """The scheduler: APScheduler cron jobs in the configured time zone, each run by one process at a time.
 
 Jobs come from providers listed in JOB_PROVIDERS ("module:function"); a provider takes the Config and
-returns ScheduledJobs. To schedule more (e.g. ingestion sources), add a provider:
-
-    def ingest_jobs(config):
-        return [ScheduledJob(f"fetch.{s['name']}", s["cron"], functools.partial(fetch_source, name=s["name"]))
-                for s in config["sources"]]
-
-and list "bot.ingest.jobs:ingest_jobs" below. A job function takes the Bot.
+returns ScheduledJobs: the daily push, and a fetch per ingestion source. A job function takes the Bot.
 """
 from __future__ import annotations
 
@@ -25,7 +19,7 @@ from bot.config import Config
 
 log = logging.getLogger(__name__)
 
-JOB_PROVIDERS = ("bot.push.scheduler:push_jobs",)
+JOB_PROVIDERS = ("bot.push.scheduler:push_jobs", "bot.ingest.jobs:source_jobs")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,104 @@
+"""Dashboard, prices (latest table, history chart, manual entry), news (hide/show) and the audit log."""
+from __future__ import annotations
+
+from flask import abort, jsonify, request
+from sqlalchemy import select
+
+from bot import subscribers as subs
+from bot.admin.chart import line_chart
+from bot.admin.web import actor, blueprint, bot, db, done, page, t
+from bot.audit import audit, recent
+from bot.market import manual
+from bot.market.quotes import last_trading_day, latest_price
+from bot.models import NewsItem
+
+
+def _today():
+    return bot().clock().date()
+
+
+def _stats() -> dict:
+    session = db()
+    by_channel = subs.counts(session)
+    return {"subscribers": sum(sum(row.values()) for row in by_channel.values()),
+            "daily_summary": subs.daily_count(session),
+            "by_channel": by_channel}
+
+
+@blueprint.get("/")
+def dashboard():
+    return page("dashboard.html", stats=_stats(), statuses=subs.STATUSES)
+
+
+@blueprint.get("/stats.json")
+def stats_json():
+    return jsonify(_stats())
+
+
+@blueprint.get("/prices")
+def prices():
+    catalog = bot().catalog()
+    today = _today()
+    rows = [(p, latest_price(db(), p, today)) for p in catalog.products]
+    return page("prices.html", rows=rows, last_trading_day=last_trading_day(today))
+
+
+@blueprint.route("/prices/<code>", methods=["GET", "POST"])
+def product(code: str):
+    info = bot().catalog().by_code.get(code)
+    if info is None:
+        abort(404)
+    session = db()
+    error, status = "", 200
+    form = request.form
+    if request.method == "POST":
+        try:
+            when, low, high, source = manual.parse_quote(form.get("date", ""), form.get("low", ""),
+                                                         form.get("high", ""), form.get("source", ""), _today())
+        except manual.QuoteError as err:
+            error, status = str(err), 400
+        else:
+            outcome = manual.record_quote(session, actor(), info, when, low, high, source)
+            session.commit()
+            return done("admin.product", f"quote_{outcome}", code=code)
+    quotes = manual.history(session, code)
+    chart = line_chart([(q.date, q.mid) for q in quotes])
+    return page("product.html", status, product=info, quotes=list(reversed(quotes)), chart=chart, error=error,
+                form=form, today=_today(), manual_source=manual.MANUAL_SOURCE)
+
+
+@blueprint.get("/news")
+def news():
+    items = db().scalars(select(NewsItem).order_by(NewsItem.published_at.desc(), NewsItem.id.desc()).limit(200))
+    return page("news.html", items=list(items))
+
+
+@blueprint.post("/news/<int:item_id>/<any(hide, show):action>")
+def news_visibility(item_id: int, action: str):
+    session = db()
+    item = session.get(NewsItem, item_id)
+    if item is None:
+        abort(404)
+    hidden = action == "hide"
+    if item.hidden != hidden:
+        item.hidden = hidden
+        audit(session, actor(), f"news.{action}", f"news:{item.id}", title=item.title[:120])
+        session.commit()
+    return done("admin.news", "hidden" if hidden else "shown")
+
+
+@blueprint.get("/audit")
+def audit_log():
+    return page("audit.html", entries=recent(db(), 200))
+
+
+@blueprint.get("/pushes")
+def pushes():
+    return page("placeholder.html", title=t("Pushes"),
+                message=t("Push runs and their delivery ledger appear here once the push service is installed."))
+
+
+@blueprint.get("/sources")
+def sources():
+    return page("placeholder.html", title=t("Sources"),
+                message=t("Source status and the quarantine appear here once data ingestion is installed."))
