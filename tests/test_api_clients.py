@@ -195,15 +195,15 @@ def test_robot_rate_error_is_transient(emulator):
 def test_emulator_is_extensible(emulator, api_config, process_db):
     from flask import request
 
-    @emulator.route("/cgi-bin/menu/create", methods=["POST"])
-    def menu_create():
+    @emulator.route("/cgi-bin/tags/create", methods=["POST"])
+    def tags_create():
         emulator.require_token("wechat")
-        emulator.state["menu"] = request.get_json()
+        emulator.state["tag"] = request.get_json()
         return emulator.ok()
 
     client = WeChatClient(api_config(), process_db())
-    client.call("/cgi-bin/menu/create", {"button": []})
-    assert emulator.state["menu"] == {"button": []}
-    emulator.fault("/cgi-bin/menu/create", errcode=-1)
+    client.call("/cgi-bin/tags/create", {"tag": {"name": "rare-earth"}})
+    assert emulator.state["tag"] == {"tag": {"name": "rare-earth"}}
+    emulator.fault("/cgi-bin/tags/create", errcode=-1)
     with pytest.raises(ApiError):
-        client.call("/cgi-bin/menu/create", {"button": []})
+        client.call("/cgi-bin/tags/create", {"tag": {"name": "rare-earth"}})

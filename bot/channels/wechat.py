@@ -7,13 +7,13 @@ import time
 from datetime import datetime, timezone
 
 from flask import Blueprint, Response, abort, current_app, request
-from werkzeug.exceptions import HTTPException
 
 from bot.channels.crypto import CryptoError, MessageCrypto, signature_matches
 from bot.channels.wechat_xml import XMLError, parse, render_envelope, render_reply
 from bot.channels.budget import answer_within
 from bot.dedup import record_once
 from bot.messages import Message, Reply
+from bot.metrics import counted_callback
 from bot.router import touch_subscriber
 from bot.service import Bot
 
@@ -65,23 +65,9 @@ def verify():
 
 
 @blueprint.post("/wechat")
-def receive():
-    """One message or event from WeChat, counted in the metrics with its command, outcome and latency."""
-    started = time.perf_counter()
-    outcome = {"command": "-", "outcome": "rejected"}
-    try:
-        return _receive(outcome)
-    except HTTPException:
-        raise
-    except Exception:
-        outcome["outcome"] = "error"
-        raise
-    finally:
-        _bot().metrics.webhook("wechat", outcome["command"], outcome["outcome"], time.perf_counter() - started)
-
-
-def _receive(outcome: dict[str, str]) -> Response:
-    """The answer to a callback: a passive reply or `success`; `outcome` is filled in for the metrics."""
+@counted_callback("wechat")
+def receive(outcome: dict[str, str]) -> Response:
+    """One message or event from WeChat: a passive reply or `success`; `outcome` is filled in for the metrics."""
     timestamp, nonce = _check_request()
     bot = _bot()
     crypto = _crypto()

@@ -105,7 +105,7 @@ class WeChatChannel:
 
     def _template(self, openid: str, content: Content) -> None:
         self.client.send_template(openid, self.template_id, content.template_fields,
-                                  self.config["push.wechat.template_url"])
+                                  self.config["push.wechat.template_url"] or content.url)
 
 
 class WeComChannel:

@@ -279,7 +279,7 @@ class DailyPush:
                     claimed = self._claim(run, active, batch) if active else []
                     exhausted = not claimed
                     for channel, body, chunk in self._tasks(claimed, content):
-                        pool.submit(self._deliver, channel, body, chunk).add_done_callback(done.put)
+                        pool.submit(self._deliver_counted, channel, body, chunk).add_done_callback(done.put)
                         outstanding += 1
                 if outstanding == 0 and not buffered:
                     break
@@ -342,6 +342,17 @@ class DailyPush:
             channel = self.channels[name]
             tasks += [(channel, body, rows[i:i + channel.batch]) for i in range(0, len(rows), channel.batch)]
         return tasks
+
+    def _deliver_counted(self, channel: Channel, content: Content, rows: list) -> list[_Result]:
+        """`_deliver`, counted in the metrics: each recipient a call reached or failed for (not the rows left queued)."""
+        results = self._deliver(channel, content, rows)
+        for result in results:
+            outcome = result.outcome
+            if outcome.status == "sent":
+                self.bot.metrics.push(channel.name, True)
+            elif outcome.status != "queued" or outcome.code is not None:
+                self.bot.metrics.push(channel.name, False, outcome.code if outcome.code is not None else outcome.status)
+        return results
 
     def _deliver(self, channel: Channel, content: Content, rows: list) -> list[_Result]:
         """Send one call's worth, retrying transient failures with exponential backoff and jitter."""
