@@ -64,6 +64,7 @@ def fetch(env, name: str | None):
             load_products(session)
     results = run_sources(bot.db, env.config, name)
     for result in results:
+        bot.metrics.fetch(result.source, result.outcome)
         click.echo(result.describe(), err=not result.ok)
     failed = [r.source for r in results if not r.ok]
     if failed:
