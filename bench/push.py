@@ -68,7 +68,8 @@ def main() -> None:
             "database_url": database_url, "wechat.app_id": APP_ID, "wechat.app_secret": APP_SECRET,
             "wechat.api_base_url": url, "push.wechat.template_id": "TPL", "push.wechat.rate_per_second": 100000,
             "wecom.corp_id": CORP_ID, "wecom.secret": CORP_SECRET, "wecom.agent_id": AGENT_ID,
-            "wecom.api_base_url": url, "push.wecom.rate_per_second": 100000, "push.workers": args.workers,
+            "wecom.api_base_url": url, "push.wecom.rate_per_second": 100000,
+            "push.wecom.avoid_peak": False, "push.workers": args.workers,
             "logging.level": "WARNING"}, environ={})
         bot = Bot(config)
         from bot.cli import prepare
