@@ -37,14 +37,13 @@ import logging; logging.getLogger("werkzeug").setLevel(logging.ERROR)
 from emulator import Emulator
 emu = Emulator().start()
 print(emu.url, flush=True)
-for line in sys.stdin:   # "count" -> how many messages each recipient got; EOF -> stop
+for line in sys.stdin:   # "count" -> how many messages each recipient got
     counts = {}
     with emu.lock:
         for d in emu.delivered:
             counts[d["to"]] = counts.get(d["to"], 0) + 1
     print(json.dumps({"calls": len(emu.requests), "per_recipient": sorted(set(counts.values())),
                       "recipients": len(counts)}), flush=True)
-emu.stop()
 """
 
 
@@ -69,7 +68,8 @@ def main() -> None:
             "database_url": database_url, "wechat.app_id": APP_ID, "wechat.app_secret": APP_SECRET,
             "wechat.api_base_url": url, "push.wechat.template_id": "TPL", "push.wechat.rate_per_second": 100000,
             "wecom.corp_id": CORP_ID, "wecom.secret": CORP_SECRET, "wecom.agent_id": AGENT_ID,
-            "wecom.api_base_url": url, "push.wecom.rate_per_second": 100000, "push.workers": args.workers,
+            "wecom.api_base_url": url, "push.wecom.rate_per_second": 100000,
+            "push.wecom.avoid_peak": False, "push.workers": args.workers,
             "logging.level": "WARNING"}, environ={})
         bot = Bot(config)
         from bot.cli import prepare
@@ -91,8 +91,10 @@ def main() -> None:
         emulator.stdin.write("count\n")
         emulator.stdin.flush()
         seen = json.loads(emulator.stdout.readline())
+        emulator.kill()  # its numbers are in; nothing to shut down cleanly
+        emulator.wait()
         emulator.stdin.close()
-        emulator.wait(10)
+        emulator.stdout.close()
         bot.db.dispose()
     backend = database_url.split(":")[0]
     print(f"channel {args.channel}, {args.subscribers} subscribers, {args.workers} workers, {backend}")
