@@ -6,7 +6,8 @@
 
 The emulator runs in a child process (its memory is not counted). The figures: messages per second
 over the whole run (ledger fill, claims, rendering, HTTP, ledger writes), the peak resident memory of
-the pushing process, and a check that every subscriber got exactly one message.
+the pushing process, and a check that every subscriber got exactly one message. Beside it (wechat): the
+floor, a bare `requests` loop with as many threads sending the same bodies to the same emulator.
 """
 from __future__ import annotations
 
@@ -16,8 +17,12 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
@@ -37,14 +42,42 @@ import logging; logging.getLogger("werkzeug").setLevel(logging.ERROR)
 from emulator import Emulator
 emu = Emulator().start()
 print(emu.url, flush=True)
-for line in sys.stdin:   # "count" -> how many messages each recipient got
-    counts = {}
+for line in sys.stdin:
+    if line.strip() == "sample":  # up to 1000 of the send calls' bodies, for the floor
+        with emu.lock:
+            sent = [(r["path"], r["json"]) for r in emu.requests if r["path"].endswith("/send")][:1000]
+        print(json.dumps(sent), flush=True)
+        continue
+    counts = {}  # "count" -> how many messages each recipient got (and forget them)
     with emu.lock:
         for d in emu.delivered:
             counts[d["to"]] = counts.get(d["to"], 0) + 1
-    print(json.dumps({"calls": len(emu.requests), "per_recipient": sorted(set(counts.values())),
+        calls = len(emu.requests)
+        emu.requests.clear()
+        emu.delivered.clear()
+    print(json.dumps({"calls": calls, "per_recipient": sorted(set(counts.values())),
                       "recipients": len(counts)}), flush=True)
 """
+
+
+def floor(url: str, sample: list, count: int, workers: int) -> float:
+    """Messages/s of a bare requests loop: `workers` threads, a session each, sending the sampled bodies."""
+    token = requests.get(f"{url}/cgi-bin/token", timeout=10, params={
+        "grant_type": "client_credential", "appid": APP_ID, "secret": APP_SECRET}).json()["access_token"]
+    local = threading.local()
+
+    def send(i: int) -> None:
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+        path, body = sample[i % len(sample)]
+        reply = local.session.post(url + path, params={"access_token": token}, timeout=10,
+                                   json={**body, "touser": f"floor-{i}"})
+        assert reply.json()["errcode"] == 0, reply.text
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(send, range(count), chunksize=64))
+    return count / (time.perf_counter() - started)
 
 
 def peak_rss_mb() -> float:
@@ -88,9 +121,15 @@ def main() -> None:
         report = DailyPush(bot).run()
         elapsed = time.perf_counter() - started
         peak = peak_rss_mb()
+        emulator.stdin.write("sample\n")
+        emulator.stdin.flush()
+        sample = json.loads(emulator.stdout.readline())
         emulator.stdin.write("count\n")
         emulator.stdin.flush()
         seen = json.loads(emulator.stdout.readline())
+        floor_rate = None
+        if args.channel == "wechat" and sample:
+            floor_rate = floor(url, sample, report.counts["sent"], args.workers)
         emulator.kill()  # its numbers are in; nothing to shut down cleanly
         emulator.wait()
         emulator.stdin.close()
@@ -104,6 +143,10 @@ def main() -> None:
     print(f"  peak RSS of the pushing process: {peak:.0f} MB (before the run: {before:.0f} MB)")
     exact = seen["per_recipient"] == [1] and seen["recipients"] == args.subscribers
     print(f"  every subscriber got exactly one message: {'yes' if exact else 'NO ' + str(seen)}")
+    if floor_rate:
+        rate = report.counts["sent"] / elapsed
+        print(f"  floor (a bare requests loop, {args.workers} threads, the same bodies): {floor_rate:,.0f} messages/s;"
+              f" rebot ÷ floor = {rate / floor_rate:.2f}×")
 
 
 if __name__ == "__main__":
