@@ -34,6 +34,9 @@ class Env:
 
             setup_logging(self.config)
             self._bot = Bot(self.config)
+            ctx = click.get_current_context(silent=True)
+            if ctx is not None:  # close pooled connections when the command ends (in-process runs too)
+                ctx.find_root().call_on_close(self._bot.db.dispose)
         return self._bot
 
 

@@ -108,7 +108,6 @@ def receive(outcome: dict[str, str]) -> Response:
         return render_reply(message.user_id, fields.get("ToUserName", ""), reply, int(time.time()))
 
     def produce(session) -> tuple[str, Reply]:
-        outcome["outcome"] = "late"  # this attempt has the key: unless ready in time, the answer goes out later
         reply = noted(bot.answer(message, TEXT_REPLY_BYTES, session=session))
         return xml_of(reply), reply
 
@@ -116,6 +115,11 @@ def receive(outcome: dict[str, str]) -> Response:
     send_later = (lambda reply: api.send_custom_text(message.user_id, reply.text)) if api else None
     wait = bot.config["wechat.reply_wait_seconds"]
     outcome["outcome"] = "retry"  # unless this attempt is the first
+
+    def first_late(first: bool) -> None:
+        if first:  # this attempt has the key: unless ready in time, the answer goes out later
+            outcome["outcome"] = "late"
+
     try:
         with bot.db.raw() as conn:  # the quick path: one connection, one commit
             cached = bot.cached_reply(message, TEXT_REPLY_BYTES, conn)
@@ -128,7 +132,8 @@ def receive(outcome: dict[str, str]) -> Response:
 
                 xml = record_once(bot.db, key, xml_of(reply), wait, also=first_attempt, conn=conn)
         if cached is None:
-            xml = answer_within(bot.db, key, produce, bot.config["wechat.reply_budget_seconds"], wait, send_later)
+            xml = answer_within(bot.db, key, produce, bot.config["wechat.reply_budget_seconds"], wait, send_later,
+                                on_claim=first_late)
     except Exception:  # e.g. the database failed outside the handler: an error page would read "无法提供服务"
         log.exception("wechat: could not answer a message (msg_type=%s)", fields.get("MsgType"))
         outcome["outcome"] = "error"

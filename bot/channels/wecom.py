@@ -84,7 +84,6 @@ def receive(outcome: dict[str, str]):
     key = "wecom:" + (fields.get("MsgId") or f"{message.user_id}:{fields.get('CreateTime', '')}")
 
     def produce(session) -> tuple[str, Reply]:
-        outcome["outcome"] = "late"  # this attempt has the key: unless ready in time, the answer goes out later
         reply = bot.answer(message, TEXT_REPLY_BYTES, session=session)
         outcome.update(command=reply.command, outcome=reply.outcome)
         if reply.empty:
@@ -94,9 +93,14 @@ def receive(outcome: dict[str, str]):
     api = current_app.extensions.get("rebot.wecom_api")
     send_later = (lambda reply: api.send_text(message.user_id, reply.text)) if api else None
     outcome["outcome"] = "retry"  # unless this attempt is the first
+
+    def first_late(first: bool) -> None:
+        if first:  # this attempt has the key: unless ready in time, the answer goes out later
+            outcome["outcome"] = "late"
+
     try:
         xml = answer_within(bot.db, key, produce, bot.config["wechat.reply_budget_seconds"],
-                            bot.config["wechat.reply_wait_seconds"], send_later)
+                            bot.config["wechat.reply_wait_seconds"], send_later, on_claim=first_late)
     except Exception:
         outcome["outcome"] = "error"
         log.exception("wecom: could not answer a message (msg_type=%s)", fields.get("MsgType"))
