@@ -200,8 +200,7 @@ class DailyPush:
         renewed, lost = time.monotonic(), False
         with self.db.session() as content_session, \
                 ThreadPoolExecutor(self.config["push.workers"], thread_name_prefix="push") as pool:
-            content = DailyContent(self.config, content_session, self.bot.catalog(), run.run_date,
-                                   self.bot.router.renderer)
+            content = self._content(content_session, run)
             while True:
                 active = [c for c in self.channels if c not in self.stopped]
                 claimed = self._claim(run, active, batch) if active else []
@@ -227,6 +226,10 @@ class DailyPush:
                     log.error("push %s: lost the run's lease to another process; stopping", run.run_date)
                     break
         return sent
+
+    def _content(self, session, run: PushRun) -> DailyContent:
+        """What the run sends: anything with `for_subscriber(codes, language) -> Content` (a broadcast differs)."""
+        return DailyContent(self.config, session, self.bot.catalog(), run.run_date, self.bot.router.renderer)
 
     def _claim(self, run: PushRun, channels: list[str], batch: int) -> list:
         """Reserve up to `batch` queued rows for this process (they stay `queued` until their call)."""
