@@ -72,7 +72,45 @@ def fetch(env, name: str | None):
         sys.exit(1)
 
 
+@click.command("sources")
+@click.pass_obj
+def sources_status(env):
+    """Show each configured source: schedule, last run, last success, last error, pending quarantine."""
+    from sqlalchemy import func, select
+
+    from bot.ingest.jobs import sources_of
+    from bot.models import QuarantinedQuote, SourceStatus
+
+    configured = sources_of(env.config)
+    if not configured:
+        click.echo("no sources configured: add entries under `sources:` (see config.example.yaml)")
+        return
+    bot = env.bot
+    bot.db.ensure_schema()
+    with bot.db.session() as session:
+        states = {s.name: s for s in session.scalars(select(SourceStatus))}
+        held = dict(session.execute(select(QuarantinedQuote.source, func.count())
+                                    .where(QuarantinedQuote.status == "pending").group_by(QuarantinedQuote.source)).all())
+    for source in configured:
+        state = states.get(source.name)
+        click.echo(f"{source.name} ({source.type}, '{source.schedule}') {source.url}")
+        if state is None:
+            click.echo("  never run")
+            continue
+        click.echo(f"  last run {_when(state.last_run)}, last success {_when(state.last_success)}, "
+                   f"{state.failures} failures in a row")
+        click.echo(f"  last success found {state.items_seen} items, {state.quotes_new} new quotes, "
+                   f"{state.news_new} new news; {held.get(source.name, 0)} quotes wait in quarantine")
+        if state.last_error:
+            click.echo(f"  last error ({_when(state.last_error_at)}): {state.last_error}")
+
+
+def _when(moment) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "never"
+
+
 def register(group: click.Group) -> None:
     """Attach the ingest commands to the `rebot` group."""
     group.add_command(extract)
     group.add_command(fetch)
+    group.add_command(sources_status)

@@ -206,6 +206,7 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "push.wechat.rate_per_second": ((int, float), 200.0, _positive),
     "push.wecom.rate_per_second": ((int, float), 50.0, _positive),
     "push.wecom.duplicate_check_seconds": (int, 14400, _positive),
+    "push.wecom.avoid_peak": (bool, True, None),
     "push.robot.per_minute": (int, 20, _positive),
     "sources": (list, [], None),  # entries checked one by one in _cross_checks (bot.ingest.sources)
     "ingest.max_jump_pct": ((int, float), 15, _positive),

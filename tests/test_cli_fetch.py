@@ -62,6 +62,15 @@ def test_fetch_exits_non_zero_naming_the_failing_source(rebot, site):
     assert "daily-en: 13 items, 7 new quotes" in result.stdout
     assert f"down: FAILED: {site.url('/status/500')}: HTTP 500 Internal Server Error" in result.stderr
     assert result.stderr.rstrip().endswith("failed: down")
+    status = rebot("sources", REBOT_SOURCES=sources(site, down))
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.splitlines()
+    assert lines[0].startswith("daily-en (report, '0 18 * * 1-5') http://127.0.0.1:")
+    assert "0 failures in a row" in lines[1]
+    assert lines[2] == "  last success found 13 items, 7 new quotes, 0 new news; 0 quotes wait in quarantine"
+    assert lines[3].startswith("down (rss, '0 * * * *')")
+    assert lines[4].startswith("  last run 20") and lines[4].endswith("last success never, 1 failures in a row")
+    assert lines[6].endswith(f"{site.url('/status/500')}: HTTP 500 Internal Server Error")
 
 
 def test_fetch_names_an_unknown_source_and_says_when_none_are_configured(tmp_path, monkeypatch):

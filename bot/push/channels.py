@@ -119,8 +119,14 @@ class WeComChannel:
         self.client = client
         self.interval = config["push.wecom.duplicate_check_seconds"]
         self.limit = RateLimiter(config["push.wecom.rate_per_second"])
+        # WeCom asks senders to avoid the first minute of :00 and :30, its peaks (the default push is 17:30).
+        now = time.time()
+        self.not_before = now - now % 60 + 60 if config["push.wecom.avoid_peak"] and \
+            time.localtime(now).tm_min in (0, 30) else 0.0
 
     def send(self, content: Content, recipients: list[str]) -> dict[str, Outcome]:
+        if time.time() < self.not_before:
+            time.sleep(self.not_before - time.time())
         self.limit.wait()
         try:
             result = self.client.send(recipients, "text", {"content": content.text}, self.interval)

@@ -61,6 +61,16 @@ class _Result:
     tries: int
 
 
+def run_report(db, run_id: int) -> RunReport:
+    """The figures of a run from the ledger."""
+    with db.session() as session:
+        row = session.get(PushRun, run_id)
+        counts = dict.fromkeys(STATUSES, 0)
+        counts.update(session.execute(select(Delivery.status, func.count()).where(Delivery.run_id == run_id)
+                                      .group_by(Delivery.status)).all())
+        return RunReport(row.run_date, row.status, row.reason, counts, row.id)
+
+
 class _SendingMarker:
     """Marks rows `sending` for the worker threads, many calls' rows in one transaction (group commit).
 
@@ -422,12 +432,7 @@ class DailyPush:
 
     # ----- reporting ----------------------------------------------------------------------------------
     def _report(self, run: PushRun) -> RunReport:
-        with self.db.session() as session:
-            row = session.get(PushRun, run.id)
-            counts = dict.fromkeys(STATUSES, 0)
-            counts.update(session.execute(select(Delivery.status, func.count()).where(Delivery.run_id == run.id)
-                                          .group_by(Delivery.status)).all())
-            return RunReport(row.run_date, row.status, row.reason, counts, row.id)
+        return run_report(self.db, run.id)
 
     def _tell_admins(self, report: RunReport) -> None:
         """One message to each admin (WeChat openids in `admins`) with the run's figures."""
