@@ -107,14 +107,16 @@ class Background:
         self._thread: threading.Thread | None = None
 
     def start(self, bot, day: date, retry_failed: bool = False, retry_unknown: bool = False,
-              dispose: bool = False) -> bool:
-        """Start the daily push of `day` with `bot`; False when one started here is still running.
-        `dispose`: the bot was made for this push; close its database connections afterwards."""
+              dispose: bool = False, broadcast: str | None = None) -> bool:
+        """Start the daily push of `day` with `bot` (or the `broadcast` text); False when one started here is
+        still running. `dispose`: the bot was made for this push; close its database connections afterwards."""
+        from bot.push.broadcast import Broadcast
         from bot.push.run import DailyPush
 
         def work():
             try:
-                report = DailyPush(bot).run(day, retry_failed=retry_failed, retry_unknown=retry_unknown)
+                push = Broadcast(bot, broadcast) if broadcast else DailyPush(bot)
+                report = push.run(day, retry_failed=retry_failed, retry_unknown=retry_unknown)
                 log.info("push %s started by an admin: %s %s", day, report.status, report.counts)
             except Exception:
                 log.exception("push %s started by an admin failed", day)

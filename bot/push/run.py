@@ -277,8 +277,7 @@ class DailyPush:
         self._marker = _SendingMarker(self.db, self.owner)
         with self.db.session() as content_session, self._marker, \
                 ThreadPoolExecutor(self.config["push.workers"], thread_name_prefix="push") as pool:
-            content = DailyContent(self.config, content_session, self.bot.catalog(), run.run_date,
-                                   self.bot.router.renderer)
+            content = self._content(content_session, run)
             done: queue.Queue = queue.Queue()
             outstanding, exhausted, buffered = 0, False, []
             flushed = logged = time.monotonic()
@@ -315,6 +314,10 @@ class DailyPush:
                     logged = now
             log.info("push %s: %d settled (%d sent)", run.run_date, settled, sent)
         return sent
+
+    def _content(self, session, run: PushRun) -> DailyContent:
+        """What the run sends: anything with `for_subscriber(codes, language) -> Content` (a broadcast differs)."""
+        return DailyContent(self.config, session, self.bot.catalog(), run.run_date, self.bot.router.renderer)
 
     def _claim(self, run: PushRun, channels: list[str], batch: int) -> list:
         """Reserve up to `batch` queued rows for this process (they stay `queued` until their call)."""
