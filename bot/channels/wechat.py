@@ -13,7 +13,7 @@ from bot.channels.wechat_xml import XMLError, parse, render_envelope, render_rep
 from bot.channels.budget import answer_within
 from bot.dedup import record_once
 from bot.messages import Message, Reply
-from bot.metrics import counted_callback
+from bot.metrics import counted_callback, late_unless_repeat as _late_unless_repeat
 from bot.router import touch_subscriber
 from bot.service import Bot
 
@@ -108,7 +108,6 @@ def receive(outcome: dict[str, str]) -> Response:
         return render_reply(message.user_id, fields.get("ToUserName", ""), reply, int(time.time()))
 
     def produce(session) -> tuple[str, Reply]:
-        outcome["outcome"] = "late"  # this attempt has the key: unless ready in time, the answer goes out later
         reply = noted(bot.answer(message, TEXT_REPLY_BYTES, session=session))
         return xml_of(reply), reply
 
@@ -127,7 +126,8 @@ def receive(outcome: dict[str, str]) -> Response:
 
             xml = record_once(bot.db, key, xml_of(reply), wait, also=first_attempt)
         else:
-            xml = answer_within(bot.db, key, produce, bot.config["wechat.reply_budget_seconds"], wait, send_later)
+            xml = answer_within(bot.db, key, produce, bot.config["wechat.reply_budget_seconds"], wait, send_later,
+                                on_claim=_late_unless_repeat(outcome))
     except Exception:  # e.g. the database failed outside the handler: an error page would read "无法提供服务"
         log.exception("wechat: could not answer a message (msg_type=%s)", fields.get("MsgType"))
         outcome["outcome"] = "error"

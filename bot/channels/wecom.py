@@ -13,7 +13,7 @@ import time
 from flask import Blueprint, Response, abort, current_app, request
 
 from bot.channels.budget import answer_within
-from bot.metrics import counted_callback
+from bot.metrics import counted_callback, late_unless_repeat as _late_unless_repeat
 from bot.channels.crypto import CryptoError, MessageCrypto
 from bot.channels.wechat import TEXT_REPLY_BYTES, to_message
 from bot.channels.wechat_xml import XMLError, parse, render_envelope, render_reply
@@ -84,7 +84,6 @@ def receive(outcome: dict[str, str]):
     key = "wecom:" + (fields.get("MsgId") or f"{message.user_id}:{fields.get('CreateTime', '')}")
 
     def produce(session) -> tuple[str, Reply]:
-        outcome["outcome"] = "late"  # this attempt has the key: unless ready in time, the answer goes out later
         reply = bot.answer(message, TEXT_REPLY_BYTES, session=session)
         outcome.update(command=reply.command, outcome=reply.outcome)
         if reply.empty:
@@ -96,7 +95,8 @@ def receive(outcome: dict[str, str]):
     outcome["outcome"] = "retry"  # unless this attempt is the first
     try:
         xml = answer_within(bot.db, key, produce, bot.config["wechat.reply_budget_seconds"],
-                            bot.config["wechat.reply_wait_seconds"], send_later)
+                            bot.config["wechat.reply_wait_seconds"], send_later,
+                            on_claim=_late_unless_repeat(outcome))
     except Exception:
         outcome["outcome"] = "error"
         log.exception("wecom: could not answer a message (msg_type=%s)", fields.get("MsgType"))
