@@ -18,7 +18,7 @@ def _iso_date(_ctx, _param, value: str | None) -> date | None:
 
 
 @click.command()
-@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.argument("file", type=click.File("rb"))
 @click.option("--date", "day", callback=_iso_date, metavar="YYYY-MM-DD",
               help="The quote date when the text states none.")
 @click.option("--verbose", "-v", is_flag=True, help="Also report, on stderr, price mentions not understood.")
@@ -26,9 +26,11 @@ def extract(file, day: date | None, verbose: bool):
     """Print the quotes found in a report text (FILE, or - for stdin) as a JSON list."""
     from bot.demo import load_catalog
     from bot.ingest.extract import Extractor
+    from bot.ingest.http import decode
     from bot.market.catalog import Catalog
 
-    result = Extractor(Catalog.from_entries(load_catalog())).extract(file.read(), default_date=day)
+    text = decode(file.read(), "")  # UTF-8, or GBK/GB18030 as Chinese sites save it
+    result = Extractor(Catalog.from_entries(load_catalog())).extract(text, default_date=day)
     click.echo(json.dumps([q.as_json() for q in result.quotes], ensure_ascii=False, indent=2))
     if verbose:
         for item in result.unparsed:
@@ -48,19 +50,19 @@ def fetch(env, name: str | None):
     from bot.ingest.jobs import run_sources, sources_of
     from bot.models import Product
 
-    bot = env.bot
-    if not sources_of(env.config):
+    configured = [source.name for source in sources_of(env.config)]
+    if not configured:
         click.echo("no sources configured: add entries under `sources:` (see config.example.yaml)", err=True)
         sys.exit(2)
+    if name is not None and name not in configured:
+        click.echo(f"no source named {name!r} (sources: {', '.join(configured)})", err=True)
+        sys.exit(2)
+    bot = env.bot
     bot.db.ensure_schema()
     with bot.db.session() as session:
         if not session.scalar(select(func.count()).select_from(Product)):
             load_products(session)
-    try:
-        results = run_sources(bot.db, env.config, name)
-    except KeyError as err:
-        click.echo(err.args[0], err=True)
-        sys.exit(2)
+    results = run_sources(bot.db, env.config, name)
     for result in results:
         bot.metrics.fetch(result.source, result.outcome)
         click.echo(result.describe(), err=not result.ok)

@@ -116,16 +116,17 @@ def receive(outcome: dict[str, str]) -> Response:
     wait = bot.config["wechat.reply_wait_seconds"]
     outcome["outcome"] = "retry"  # unless this attempt is the first
     try:
-        cached = bot.cached_reply(message, TEXT_REPLY_BYTES)
-        if cached is not None:  # ready at once: no need for the reply budget's thread
-            reply, language = cached
+        with bot.db.raw() as conn:  # the quick path: one connection, one commit
+            cached = bot.cached_reply(message, TEXT_REPLY_BYTES, conn)
+            if cached is not None:  # ready at once: no need for the reply budget's thread
+                reply, language = cached
 
-            def first_attempt(cursor) -> None:  # runs only when this attempt's key is new
-                touch_subscriber(bot.db, cursor, message, language)
-                noted(reply)
+                def first_attempt(cursor) -> None:  # runs only when this attempt's key is new
+                    touch_subscriber(bot.db, cursor, message, language)
+                    noted(reply)
 
-            xml = record_once(bot.db, key, xml_of(reply), wait, also=first_attempt)
-        else:
+                xml = record_once(bot.db, key, xml_of(reply), wait, also=first_attempt, conn=conn)
+        if cached is None:
             xml = answer_within(bot.db, key, produce, bot.config["wechat.reply_budget_seconds"], wait, send_later,
                                 on_claim=_late_unless_repeat(outcome))
     except Exception:  # e.g. the database failed outside the handler: an error page would read "无法提供服务"

@@ -166,5 +166,6 @@ def source_jobs(config: Config) -> list:
 
 def _run_job(bot, source: SourceConfig) -> RunResult:
     result = run_source(bot.db, bot.config, source)
+    log.log(logging.INFO if result.ok else logging.WARNING, "%s", result.describe())
     bot.metrics.fetch(source.name, result.outcome)
     return result

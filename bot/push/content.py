@@ -49,7 +49,7 @@ class DailyContent:
     def products_of(self, codes: list[str] | None) -> tuple[str, ...]:
         """A subscriber's followed products that exist, else the default set (as a cache key)."""
         codes = [c for c in (codes or []) if c in self.catalog.by_code] or self.config["default_products"]
-        return tuple(c for c in codes if c in self.catalog.by_code)
+        return tuple(dict.fromkeys(c for c in codes if c in self.catalog.by_code))  # known, once each, in order
 
     def for_subscriber(self, codes: list[str] | None, language: str | None) -> Content:
         language = language if language in ("zh", "en") else self.config["language"]
