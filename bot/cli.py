@@ -26,6 +26,11 @@ class Env:
                 sys.exit(2)
         return self._config
 
+    def close(self) -> None:
+        """Close the database connections (a command may run inside another process, e.g. a test)."""
+        if self._bot is not None:
+            self._bot.db.dispose()
+
     @property
     def bot(self):
         if self._bot is None:
@@ -50,6 +55,7 @@ pass_env = click.make_pass_decorator(Env)
 def main(ctx: click.Context, config_path: str | None):
     """rebot: the rare-earth market chat bot for WeChat and WeCom."""
     ctx.obj = Env(config_path)
+    ctx.call_on_close(ctx.obj.close)
 
 
 def prepare(bot, load_demo: bool = True) -> dict | None:

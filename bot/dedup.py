@@ -28,7 +28,7 @@ def answer_once(db: Database, key: str, produce: Callable[[Session], str], wait_
     The claim is committed before the work starts, so a retry arriving on any worker while the first
     attempt still runs waits for its result (up to `wait_seconds`) instead of running it again; None
     means the first attempt has not finished yet. The work and its stored result commit together.
-    `on_claim(first)` hears whether this attempt got the key, before any work or waiting.
+    `on_claim(True)` is told that this attempt has the key, `on_claim(False)` that it is a repeat.
     """
     try:
         with db.engine.begin() as conn:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Callable
 
 from sqlalchemy.orm import Session
@@ -19,7 +20,7 @@ from bot.dedup import answer_once
 from bot.messages import Reply
 
 log = logging.getLogger(__name__)
-CLAIM_WAIT = 2.0  # seconds
+CLAIM_WAIT = 1.0  # seconds the request waits to learn whether it holds the message's key
 
 
 def answer_within(db: Database, key: str, produce: Callable[[Session], tuple[str, Reply]], budget: float,
@@ -34,7 +35,8 @@ def answer_within(db: Database, key: str, produce: Callable[[Session], tuple[str
         return answer_once(db, key, lambda session: produce(session)[0], wait_seconds, on_claim)
     lock = threading.Lock()
     state = {"late": False, "passive": False}
-    done, decided = threading.Event(), threading.Event()
+    done = threading.Event()
+    decided = threading.Event()  # the claim is made or refused: the request knows whether it is a repeat
     out: dict = {}
 
     def claimed(first: bool) -> None:
@@ -57,6 +59,7 @@ def answer_within(db: Database, key: str, produce: Callable[[Session], tuple[str
         except Exception as exc:  # handed to the request if it still waits, else logged
             out["error"] = exc
         finally:
+            decided.set()
             done.set()
         reply = out.get("later")
         if reply is not None and not reply.empty:
@@ -67,8 +70,10 @@ def answer_within(db: Database, key: str, produce: Callable[[Session], tuple[str
         elif "error" in out and state["late"]:
             log.error("a late answer failed: %s", type(out["error"]).__name__)
 
+    started = time.monotonic()
     threading.Thread(target=work, name="answer", daemon=True).start()
-    if not done.wait(budget):
+    decided.wait(max(budget, CLAIM_WAIT))  # a single insert: worth waiting for even with a tiny budget
+    if not done.wait(max(budget - (time.monotonic() - started), 0)):
         with lock:
             if not state["passive"]:
                 state["late"] = True

@@ -13,7 +13,7 @@ from bot.channels.wechat_xml import XMLError, parse, render_envelope, render_rep
 from bot.channels.budget import answer_within
 from bot.dedup import record_once
 from bot.messages import Message, Reply
-from bot.metrics import counted_callback
+from bot.metrics import counted_callback, late_unless_repeat
 from bot.router import touch_subscriber
 from bot.service import Bot
 
@@ -116,10 +116,6 @@ def receive(outcome: dict[str, str]) -> Response:
     wait = bot.config["wechat.reply_wait_seconds"]
     outcome["outcome"] = "retry"  # unless this attempt is the first
 
-    def first_late(first: bool) -> None:
-        if first:  # this attempt has the key: unless ready in time, the answer goes out later
-            outcome["outcome"] = "late"
-
     try:
         with bot.db.raw() as conn:  # the quick path: one connection, one commit
             cached = bot.cached_reply(message, TEXT_REPLY_BYTES, conn)
@@ -133,7 +129,7 @@ def receive(outcome: dict[str, str]) -> Response:
                 xml = record_once(bot.db, key, xml_of(reply), wait, also=first_attempt, conn=conn)
         if cached is None:
             xml = answer_within(bot.db, key, produce, bot.config["wechat.reply_budget_seconds"], wait, send_later,
-                                on_claim=first_late)
+                                on_claim=late_unless_repeat(outcome))
     except Exception:  # e.g. the database failed outside the handler: an error page would read "无法提供服务"
         log.exception("wechat: could not answer a message (msg_type=%s)", fields.get("MsgType"))
         outcome["outcome"] = "error"

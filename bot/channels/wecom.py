@@ -13,7 +13,7 @@ import time
 from flask import Blueprint, Response, abort, current_app, request
 
 from bot.channels.budget import answer_within
-from bot.metrics import counted_callback
+from bot.metrics import counted_callback, late_unless_repeat
 from bot.channels.crypto import CryptoError, MessageCrypto
 from bot.channels.wechat import TEXT_REPLY_BYTES, to_message
 from bot.channels.wechat_xml import XMLError, parse, render_envelope, render_reply
@@ -94,13 +94,10 @@ def receive(outcome: dict[str, str]):
     send_later = (lambda reply: api.send_text(message.user_id, reply.text)) if api else None
     outcome["outcome"] = "retry"  # unless this attempt is the first
 
-    def first_late(first: bool) -> None:
-        if first:  # this attempt has the key: unless ready in time, the answer goes out later
-            outcome["outcome"] = "late"
-
     try:
         xml = answer_within(bot.db, key, produce, bot.config["wechat.reply_budget_seconds"],
-                            bot.config["wechat.reply_wait_seconds"], send_later, on_claim=first_late)
+                            bot.config["wechat.reply_wait_seconds"], send_later,
+                            on_claim=late_unless_repeat(outcome))
     except Exception:
         outcome["outcome"] = "error"
         log.exception("wecom: could not answer a message (msg_type=%s)", fields.get("MsgType"))
