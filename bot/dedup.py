@@ -21,18 +21,24 @@ _FORGET = _messages.delete().where(_messages.c.key == bindparam("k"))
 _READ = select(_messages.c.state, _messages.c.reply).where(_messages.c.key == bindparam("k"))
 
 
-def answer_once(db: Database, key: str, produce: Callable[[Session], str], wait_seconds: float) -> str | None:
+def answer_once(db: Database, key: str, produce: Callable[[Session], str], wait_seconds: float,
+                on_claim: Callable[[bool], None] | None = None) -> str | None:
     """Run `produce` once per `key` and keep its result; a repeat returns that result.
 
     The claim is committed before the work starts, so a retry arriving on any worker while the first
     attempt still runs waits for its result (up to `wait_seconds`) instead of running it again; None
     means the first attempt has not finished yet. The work and its stored result commit together.
+    `on_claim(True)` is told that this attempt has the key, `on_claim(False)` that it is a repeat.
     """
     try:
         with db.engine.begin() as conn:
             conn.execute(_INSERT, {"key": key, "state": "running", "created_at": utcnow()})
     except IntegrityError:
+        if on_claim is not None:
+            on_claim(False)
         return _wait_for(db, key, wait_seconds)
+    if on_claim is not None:
+        on_claim(True)
     try:
         with db.session() as session:
             result = produce(session)
@@ -48,20 +54,24 @@ _RECORD = "INSERT INTO processed_messages (key, state, reply, created_at) VALUES
 
 
 def record_once(db: Database, key: str, result: str, wait_seconds: float,
-                also: Callable[[Any], None] | None = None) -> str | None:
+                also: Callable[[Any], None] | None = None, conn=None) -> str | None:
     """Keep `result`, made without side effects, as the answer to `key` unless there is one already.
 
     `also(cursor)` runs in the same transaction. Returns the answer that stands: `result`, or the one an
-    earlier attempt stored (None while that attempt still runs). The hot path: plain DB-API, one commit."""
+    earlier attempt stored (None while that attempt still runs). The hot path: plain DB-API (`conn` from
+    `db.raw()`, or one of its own), one commit."""
+    if conn is None:
+        with db.raw() as own:
+            return record_once(db, key, result, wait_seconds, also, own)
     try:
-        with db.raw() as conn:
-            cursor = conn.cursor()
-            cursor.execute(db.sql(_RECORD), (key, result, db.timestamp(utcnow())))
-            if also is not None:
-                also(cursor)
-            conn.commit()
+        cursor = conn.cursor()
+        cursor.execute(db.sql(_RECORD), (key, result, db.timestamp(utcnow())))
+        if also is not None:
+            also(cursor)
+        conn.commit()
         return result
     except db.IntegrityError:
+        conn.rollback()
         return _wait_for(db, key, wait_seconds)
 
 

@@ -185,12 +185,12 @@ def test_two_fetches_storing_the_same_quote_fire_once(pusher, emulator, site):
                               .where(PushRun.kind.like("alert:%"))) == "sent"
 
 
-def test_daily_move_alert_and_a_busy_api_is_retried_by_the_next_pass(pusher, emulator, site):
+def test_daily_move_alert_and_a_busy_api_is_retried_by_the_next_fetch(pusher, emulator, site):
     ask(pusher, "alert PrNd 3%")
     emulator.fault("/cgi-bin/message/custom/send", errcode=-1, times=1)  # system busy
     fetch(pusher, site, "2025-06-12", 465000)  # +3.6% on 449,000
     assert texts(emulator) == []  # the first call failed: the delivery stays queued
-    assert deliver_pending(pusher.db, pusher.config) == 1
+    assert fetch(pusher, site, "2025-06-12", 465000).alerts_sent == 1  # the next fetch run sends it
     [message] = texts(emulator)
     assert "+3.56% on the day" in message
     assert deliver_pending(pusher.db, pusher.config) == 0  # sent once, never again
@@ -291,3 +291,22 @@ def test_two_sources_storing_the_crossing_at_once_fire_once(pusher, emulator, si
     assert all(r.ok for r in results) and sum(r.quotes_new for r in results) == 2
     deliver_pending(pusher.db, pusher.config)
     assert len(texts(emulator)) == 1
+
+
+def test_approving_a_quarantined_quote_in_the_admin_console_alerts_at_once(pusher_app, emulator):
+    from admin_helpers import add_admin, english, sign_in, token
+
+    bot = pusher_app.extensions["rebot"]
+    ask(bot, "提醒 镨钕 < 30万")
+    with bot.db.session() as session:  # a 35% drop: held for an admin
+        [held] = store_quotes(session, [Quote("PrNd-oxide", Decimal(290000), Decimal(292000), "yuan/t", "",
+                                              DEMO_NOW.date().replace(day=12))], "feed").quarantined
+        held_id = held.id
+    assert texts(emulator) == []
+    add_admin(bot)
+    client = english(pusher_app)
+    assert sign_in(client).status_code == 302
+    response = client.post(f"/admin/quarantine/{held_id}/approve", data={"csrf_token": token(client, "/admin/")})
+    assert response.status_code == 302
+    [message] = texts(emulator)
+    assert message.startswith("价格提醒：氧化镨钕（PrNd-oxide）低于 300,000 元/吨")

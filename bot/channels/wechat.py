@@ -7,7 +7,6 @@ import time
 from datetime import datetime, timezone
 
 from flask import Blueprint, Response, abort, current_app, request
-from werkzeug.exceptions import HTTPException
 
 from bot.channels.crypto import CryptoError, MessageCrypto, signature_matches
 from bot.channels.wechat_xml import XMLError, parse, render_envelope, render_reply
@@ -15,6 +14,7 @@ from bot.channels.budget import answer_within
 from bot.charts import attach_image
 from bot.dedup import record_once
 from bot.messages import Message, Reply
+from bot.metrics import counted_callback, late_unless_repeat
 from bot.router import touch_subscriber
 from bot.service import Bot
 
@@ -66,23 +66,9 @@ def verify():
 
 
 @blueprint.post("/wechat")
-def receive():
-    """One message or event from WeChat, counted in the metrics with its command, outcome and latency."""
-    started = time.perf_counter()
-    outcome = {"command": "-", "outcome": "rejected"}
-    try:
-        return _receive(outcome)
-    except HTTPException:
-        raise
-    except Exception:
-        outcome["outcome"] = "error"
-        raise
-    finally:
-        _bot().metrics.webhook("wechat", outcome["command"], outcome["outcome"], time.perf_counter() - started)
-
-
-def _receive(outcome: dict[str, str]) -> Response:
-    """The answer to a callback: a passive reply or `success`; `outcome` is filled in for the metrics."""
+@counted_callback("wechat")
+def receive(outcome: dict[str, str]) -> Response:
+    """One message or event from WeChat: a passive reply or `success`; `outcome` is filled in for the metrics."""
     timestamp, nonce = _check_request()
     bot = _bot()
     crypto = _crypto()
@@ -125,7 +111,6 @@ def _receive(outcome: dict[str, str]) -> Response:
     api = current_app.extensions.get("rebot.wechat_api")
 
     def produce(session) -> tuple[str, Reply]:
-        outcome["outcome"] = "late"  # this attempt has the key: unless ready in time, the answer goes out later
         reply = attach_image(bot.db, api, noted(bot.answer(message, TEXT_REPLY_BYTES, session=session)), session)
         return xml_of(reply), reply
 
@@ -137,19 +122,21 @@ def _receive(outcome: dict[str, str]) -> Response:
 
     wait = bot.config["wechat.reply_wait_seconds"]
     outcome["outcome"] = "retry"  # unless this attempt is the first
+
     try:
-        cached = bot.cached_reply(message, TEXT_REPLY_BYTES)
-        if cached is not None:  # ready at once: no need for the reply budget's thread
-            reply, language = cached
+        with bot.db.raw() as conn:  # the quick path: one connection, one commit
+            cached = bot.cached_reply(message, TEXT_REPLY_BYTES, conn)
+            if cached is not None:  # ready at once: no need for the reply budget's thread
+                reply, language = cached
 
-            def first_attempt(cursor) -> None:  # runs only when this attempt's key is new
-                touch_subscriber(bot.db, cursor, message, language)
-                noted(reply)
+                def first_attempt(cursor) -> None:  # runs only when this attempt's key is new
+                    touch_subscriber(bot.db, cursor, message, language)
+                    noted(reply)
 
-            xml = record_once(bot.db, key, xml_of(reply), wait, also=first_attempt)
-        else:
+                xml = record_once(bot.db, key, xml_of(reply), wait, also=first_attempt, conn=conn)
+        if cached is None:
             xml = answer_within(bot.db, key, produce, bot.config["wechat.reply_budget_seconds"], wait,
-                                send_later if api else None)
+                                send_later if api else None, on_claim=late_unless_repeat(outcome))
     except Exception:  # e.g. the database failed outside the handler: an error page would read "无法提供服务"
         log.exception("wechat: could not answer a message (msg_type=%s)", fields.get("MsgType"))
         outcome["outcome"] = "error"

@@ -13,6 +13,7 @@ import time
 from flask import Blueprint, Response, abort, current_app, request
 
 from bot.channels.budget import answer_within
+from bot.metrics import counted_callback, late_unless_repeat
 from bot.channels.crypto import CryptoError, MessageCrypto
 from bot.channels.wechat import TEXT_REPLY_BYTES, to_message
 from bot.channels.wechat_xml import XMLError, parse, render_envelope, render_reply
@@ -58,7 +59,8 @@ def verify():
 
 
 @blueprint.post("/wecom")
-def receive():
+@counted_callback("wecom")
+def receive(outcome: dict[str, str]):
     """One message or event from a WeCom member; an encrypted passive reply or an empty 200."""
     args = request.args
     crypto = _crypto()
@@ -85,7 +87,9 @@ def receive():
     api = current_app.extensions.get("rebot.wecom_api")
 
     def produce(session) -> tuple[str, Reply]:
-        reply = attach_image(bot.db, api, bot.answer(message, TEXT_REPLY_BYTES, session=session), session)
+        reply = bot.answer(message, TEXT_REPLY_BYTES, session=session)
+        outcome.update(command=reply.command, outcome=reply.outcome)
+        reply = attach_image(bot.db, api, reply, session)
         if reply.empty:
             return "", reply
         return render_reply(message.user_id, fields.get("ToUserName", ""), reply, int(time.time())), reply
@@ -96,12 +100,18 @@ def receive():
         else:
             api.send_text(message.user_id, reply.text)
 
+    outcome["outcome"] = "retry"  # unless this attempt is the first
+
     try:
         xml = answer_within(bot.db, key, produce, bot.config["wechat.reply_budget_seconds"],
-                            bot.config["wechat.reply_wait_seconds"], send_later if api else None)
+                            bot.config["wechat.reply_wait_seconds"], send_later if api else None,
+                            on_claim=late_unless_repeat(outcome))
     except Exception:
+        outcome["outcome"] = "error"
         log.exception("wecom: could not answer a message (msg_type=%s)", fields.get("MsgType"))
         xml = render_reply(message.user_id, fields.get("ToUserName", ""), bot.apology(message), int(time.time()))
+    if outcome["outcome"] == "retry":
+        bot.metrics.retry("wecom")
     if not xml:
         return Response("", mimetype="text/plain")  # WeCom: an empty 200 means "no passive reply"
     reply_ts, reply_nonce = str(int(time.time())), secrets.token_hex(8)

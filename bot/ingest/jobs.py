@@ -43,6 +43,15 @@ class RunResult:
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def outcome(self) -> str:
+        """For the metrics: error, not_modified, partial (stored, with problems) or ok."""
+        if self.error:
+            return "error"
+        if self.not_modified:
+            return "not_modified"
+        return "partial" if self.problems else "ok"
+
     def describe(self) -> str:
         if self.error:
             return f"{self.source}: FAILED: {self.error}"
@@ -90,11 +99,10 @@ def run_source(db: Database, config: Config, source: SourceConfig, now: datetime
         result.error = f"storing failed: {type(exc).__name__}: {exc}"
         _record_failure(db, source, result.error)
         return result
-    if result.quotes_new or result.quotes_updated:
-        try:  # the alerts these quotes fired go out from this process (the embedded default)
-            result.alerts_sent = alerts.deliver_pending(db, config)
-        except Exception:
-            log.exception("source %s: delivering alerts failed (they stay queued)", source.name)
+    try:  # the alerts these quotes fired go out from this process (the embedded default), with any left over
+        result.alerts_sent = alerts.deliver_pending(db, config)
+    except Exception:
+        log.exception("source %s: delivering alerts failed (they stay queued)", source.name)
     return result
 
 
@@ -164,4 +172,7 @@ def source_jobs(config: Config) -> list:
 
 
 def _run_job(bot, source: SourceConfig) -> RunResult:
-    return run_source(bot.db, bot.config, source)
+    result = run_source(bot.db, bot.config, source)
+    log.log(logging.INFO if result.ok else logging.WARNING, "%s", result.describe())
+    bot.metrics.fetch(source.name, result.outcome)
+    return result

@@ -108,7 +108,7 @@ class WeChatChannel:
 
     def _template(self, openid: str, content: Content) -> None:
         self.client.send_template(openid, self.template_id, content.template_fields,
-                                  self.config["push.wechat.template_url"])
+                                  self.config["push.wechat.template_url"] or content.url)
 
 
 class WeComChannel:
@@ -122,8 +122,14 @@ class WeComChannel:
         self.client = client
         self.interval = config["push.wecom.duplicate_check_seconds"]
         self.limit = RateLimiter(config["push.wecom.rate_per_second"])
+        # WeCom asks senders to avoid the first minute of :00 and :30, its peaks (the default push is 17:30).
+        now = time.time()
+        self.not_before = now - now % 60 + 60 if config["push.wecom.avoid_peak"] and \
+            time.localtime(now).tm_min in (0, 30) else 0.0
 
     def send(self, content: Content, recipients: list[str]) -> dict[str, Outcome]:
+        if time.time() < self.not_before:
+            time.sleep(self.not_before - time.time())
         self.limit.wait()
         try:
             result = self.client.send(recipients, "text", {"content": content.text}, self.interval)
@@ -145,9 +151,9 @@ class RobotChannel:
     batch = 1
     idempotent = False
 
-    def __init__(self, config: Config, http: Http, window: float = 60.0):
+    def __init__(self, config: Config, http: Http):
         per_minute = config["push.robot.per_minute"]
-        self.robots = {r["name"]: RobotClient(r["name"], r["webhook"], http, per_minute, window)
+        self.robots = {r["name"]: RobotClient(r["name"], r["webhook"], http, per_minute)
                        for r in config["robots"]}
 
     def send(self, content: Content, recipients: list[str]) -> dict[str, Outcome]:

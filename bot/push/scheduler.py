@@ -12,14 +12,13 @@ from typing import Callable, Iterable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
-from apscheduler.triggers.cron import CronTrigger
 
-from bot import leases
+from bot import cron, leases
 from bot.config import Config
 
 log = logging.getLogger(__name__)
 
-JOB_PROVIDERS = ("bot.push.scheduler:push_jobs", "bot.ingest.jobs:source_jobs", "bot.alerts:alert_jobs")
+JOB_PROVIDERS = ("bot.push.scheduler:push_jobs", "bot.ingest.jobs:source_jobs")
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ def build_scheduler(bot, blocking: bool = False, extra: Iterable[ScheduledJob] =
     scheduler = kind(timezone=config.zone, job_defaults={
         "coalesce": True, "max_instances": 1, "misfire_grace_time": config["push.daily.misfire_grace_seconds"]})
     for job in jobs(config, extra):
-        scheduler.add_job(run_once, CronTrigger.from_crontab(job.cron, timezone=config.zone), args=(bot, job),
+        scheduler.add_job(run_once, cron.trigger(job.cron, config.zone), args=(bot, job),
                           id=job.id, name=job.id, replace_existing=True)
     return scheduler
 
