@@ -24,6 +24,7 @@ _MOVE = re.compile(r"^(?P<product>.+?)\s*[±+]?\s*(?P<pct>\d+(?:\.\d+)?)\s*%$")
 _LIST_WORDS = {"", "list", "列表"}
 _DELETE = re.compile(r"^(?:del|delete|remove|rm|删除|删)\s*(?P<n>.*)$", re.IGNORECASE)
 MAX_MOVE_PCT = Decimal(100)
+DELIVERED_ON = ("wechat", "wecom")  # channels an alert message can reach (not `rebot chat`)
 
 
 def parse_amount(num: str, mult: str | None) -> Decimal:
@@ -92,7 +93,8 @@ def alert(ctx: Context, args: str):
     ctx.session.flush()
     return TemplateReply("alert_set", {"alert": row, "number": len(existing) + 1, "product": product, "view": view,
                                        "past": past, "again": False,
-                                       "hysteresis": ctx.config["alerts.hysteresis_pct"]})
+                                       "hysteresis": ctx.config["alerts.hysteresis_pct"],
+                                       "delivered": ctx.message.channel in DELIVERED_ON})
 
 
 @command("alerts", aliases=("我的提醒", "提醒列表"), usage_en="alerts", usage_zh="我的提醒",

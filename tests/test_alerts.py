@@ -251,8 +251,8 @@ def test_a_wecom_member_gets_the_alert_as_an_app_message(make_app, emulator, sit
                       "sources": [{"name": "feed", "type": "json", "url": site.url("/feed.json"),
                                    "schedule": "0 18 * * 1-5"}]})
     bot = app.extensions["rebot"]
-    ask(bot, "提醒 镨钕 3%", user="lisi", channel="wecom")
-    ask(bot, "alert PrNd 3%", user="console-user", channel="console")
+    assert "企业微信" not in ask(bot, "提醒 镨钕 3%", user="lisi", channel="wecom")
+    assert "Alerts are sent on WeChat and WeCom" in ask(bot, "alert PrNd 3%", user="console-user", channel="console")
     fetch(bot, site, "2025-06-12", 434000)  # -3.34%
     [message] = emulator.inbox("lisi")
     assert message["msgtype"] == "text" and "日涨跌 -3.34%" in message["text"]["content"]
