@@ -199,6 +199,7 @@ from bot.cli_admin import admin, subscribers  # noqa: E402
 from bot.cli_ingest import register as register_ingest  # noqa: E402
 from bot.cli_menu import menu  # noqa: E402
 from bot.cli_push import push, scheduler  # noqa: E402
+from bot.cli_worker import worker  # noqa: E402
 
 main.add_command(admin)
 main.add_command(subscribers)
@@ -206,3 +207,4 @@ main.add_command(push)
 main.add_command(scheduler)
 register_ingest(main)
 main.add_command(menu)
+main.add_command(worker)

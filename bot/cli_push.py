@@ -25,7 +25,8 @@ def push():
 def daily(env: Env, dry_run: bool, day: str | None, retry_failed: bool, retry_unknown: bool):
     """Send today's summary now (or resume today's run: only what was not sent goes out)."""
     from bot.config import ConfigError
-    from bot.push.run import DailyPush, dry_run as show
+    from bot.push.run import dry_run as show
+    from bot.worker import daily_push
 
     try:
         when = date.fromisoformat(day) if day else None
@@ -37,7 +38,7 @@ def daily(env: Env, dry_run: bool, day: str | None, retry_failed: bool, retry_un
         if dry_run:
             show(bot, when, click.echo)
             return
-        report = DailyPush(bot).run(when, retry_failed=retry_failed, retry_unknown=retry_unknown)
+        report = daily_push(bot).run(when, retry_failed=retry_failed, retry_unknown=retry_unknown)
     except ConfigError as err:
         click.echo(str(err), err=True)
         sys.exit(2)

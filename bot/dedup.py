@@ -26,8 +26,15 @@ def answer_once(db: Database, key: str, produce: Callable[[Session], str], wait_
 
     The claim is committed before the work starts, so a retry arriving on any worker while the first
     attempt still runs waits for its result (up to `wait_seconds`) instead of running it again; None
-    means the first attempt has not finished yet. The work and its stored result commit together.
+    means the first attempt has not finished yet. The work and its stored result commit together
+    (with Redis the claim and the result live there, stored right after the work commits).
     """
+    if db.redis is not None:
+        def work() -> str:
+            with db.session() as session:
+                return produce(session)
+
+        return db.redis.answer_once(key, work, wait_seconds)
     try:
         with db.engine.begin() as conn:
             conn.execute(_INSERT, {"key": key, "state": "running", "created_at": utcnow()})
@@ -52,7 +59,15 @@ def record_once(db: Database, key: str, result: str, wait_seconds: float,
     """Keep `result`, made without side effects, as the answer to `key` unless there is one already.
 
     `also(cursor)` runs in the same transaction. Returns the answer that stands: `result`, or the one an
-    earlier attempt stored (None while that attempt still runs). The hot path: plain DB-API, one commit."""
+    earlier attempt stored (None while that attempt still runs). The hot path: plain DB-API, one commit
+    (with Redis: one SET NX, and the database only for `also`)."""
+    if db.redis is not None:
+        def first() -> None:
+            with db.raw() as conn:
+                also(conn.cursor())
+                conn.commit()
+
+        return db.redis.record_once(key, result, wait_seconds, first if also is not None else None)
     try:
         with db.raw() as conn:
             cursor = conn.cursor()

@@ -35,9 +35,9 @@ def push_jobs(config: Config) -> list[ScheduledJob]:
 
 
 def run_daily_push(bot) -> None:
-    from bot.push.run import DailyPush
+    from bot.worker import daily_push
 
-    report = DailyPush(bot).run()
+    report = daily_push(bot).run()  # sent here, or queued for `rebot worker`s (push.delivery)
     log.info("daily push %s: %s %s", report.run_date, report.status, report.counts)
 
 

@@ -1,0 +1,206 @@
+"""`rebot worker`: any number of processes, on any host, deliver the push ledger's queued rows.
+
+With `push.delivery: workers` a push (the scheduler's, or `rebot push daily`) only writes its ledger
+(QueuedPush); workers deliver it, with the same channels, retries and ledger states as the inline push:
+
+- a worker takes a run once its ledger is complete (nobody holds the run's lease) and claims a batch
+  of its queued rows: `FOR UPDATE SKIP LOCKED` on PostgreSQL, so concurrent claims skip each other's
+  rows; on SQLite the same single conditional UPDATE, made atomic by SQLite's one writer;
+- a claim is `claimed_by` = the worker and `updated_at` = when; the worker renews it while it works.
+  A claim older than `worker.claim_seconds` belongs to a dead worker: its `queued` rows are claimed
+  again and sent, its `sending` rows (the call may have gone out) become `unknown`, never re-sent
+  unless an admin asks (`rebot push daily --retry-unknown`);
+- the worker that finds a run with nothing queued or in flight marks it done and tells the admins.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from datetime import timedelta
+from typing import Callable
+
+from sqlalchemy import exists, select, update
+
+from bot.channels.api import RECIPIENT_ERRORS
+from bot.models import Delivery, Lease, PushRun, Subscriber, utcnow
+from bot.push.channels import Channel
+from bot.push.content import DailyContent
+from bot.push.run import FLUSH_EVERY, DailyPush, RunReport, _Result
+
+log = logging.getLogger(__name__)
+
+RUN_LEASE = "push:run:{}"  # held by DailyPush.run while it fills (inline: sends) a run's ledger
+
+
+def daily_push(bot, channels: dict[str, Channel] | None = None) -> DailyPush:
+    """The daily push as `push.delivery` says: sent by this process, or queued for `rebot worker`s."""
+    kind = QueuedPush if bot.config["push.delivery"] == "workers" else DailyPush
+    return kind(bot, channels)
+
+
+class QueuedPush(DailyPush):
+    """The daily push that writes the ledger and leaves the sending to workers."""
+
+    def _work(self, run: PushRun, lease: str, retry_failed: bool, retry_unknown: bool) -> int:
+        with self.db.session() as session:
+            again = []
+            if retry_failed:
+                again.append((Delivery.status == "failed")
+                             & (Delivery.error_code.is_(None) | Delivery.error_code.not_in(RECIPIENT_ERRORS)))
+            if retry_unknown:
+                again.append(Delivery.status == "unknown")
+            for condition in again:
+                session.execute(update(Delivery).where(Delivery.run_id == run.id, condition)
+                                .values(status="queued", claimed_by="", updated_at=utcnow()))
+            session.execute(update(PushRun).where(PushRun.id == run.id)
+                            .values(status="running", reason="queued for rebot worker", finished_at=None))
+        self._fill_ledger(run)
+        return 0
+
+    def _tell_admins(self, report: RunReport) -> None:
+        """Nothing yet: the worker that finishes the run reports it."""
+
+
+class Worker(DailyPush):
+    """Claims batches of queued deliveries of any running push and sends them."""
+
+    def __init__(self, bot, channels: dict[str, Channel] | None = None, sleep: Callable[[float], None] = time.sleep):
+        super().__init__(bot, channels, sleep)
+        self.batch = self.config["worker.batch_size"]
+        self.claim_seconds = self.config["worker.claim_seconds"]
+        self.sent = self.settled = 0
+        self._contents: dict[int, DailyContent] = {}
+
+    def run_forever(self, stop: threading.Event, once: bool = False) -> None:
+        """Deliver until `stop` is set (after the batch in hand); with `once`, until nothing is left."""
+        with ThreadPoolExecutor(self.config["push.workers"], thread_name_prefix="push") as pool:
+            while not stop.is_set():
+                if self.work_once(pool):
+                    continue
+                if once:
+                    return
+                stop.wait(self.config["worker.idle_seconds"])
+
+    def work_once(self, pool: ThreadPoolExecutor) -> int:
+        """Claim and deliver one batch of a running push; the number of rows settled (0: nothing to do)."""
+        for run in self._ready_runs():
+            self._expire(run)
+            active = [c for c in self.channels if c not in self.stopped]
+            rows = self._claim(run, active, self.batch) if active else []
+            if rows:
+                return self._deliver_batch(run, rows, pool)
+            self._finish(run)
+        return 0
+
+    # ----- which runs, which rows ---------------------------------------------------------------------
+    def _ready_runs(self) -> list[PushRun]:
+        """Running pushes whose ledger is complete: no live lease (a process filling or sending it inline)."""
+        now = utcnow()
+        with self.db.session() as session:
+            runs = session.scalars(select(PushRun).where(PushRun.status == "running").order_by(PushRun.id)).all()
+            held = set(session.scalars(select(Lease.name).where(
+                Lease.name.in_([RUN_LEASE.format(r.id) for r in runs]), Lease.expires_at > now)))
+        return [r for r in runs if RUN_LEASE.format(r.id) not in held]
+
+    def _free(self):
+        """A queued row nobody holds: never claimed, given back, or claimed by a worker that stopped renewing."""
+        stale = utcnow() - timedelta(seconds=self.claim_seconds)
+        return (Delivery.claimed_by == "") | (Delivery.updated_at < stale)
+
+    def _claim(self, run: PushRun, channels: list[str], batch: int) -> list:
+        free = self._free()
+        pick = (select(Delivery.id).where(Delivery.run_id == run.id, Delivery.status == "queued",
+                                          Delivery.channel.in_(channels), free)
+                .order_by(Delivery.id).limit(batch).with_for_update(skip_locked=True))  # no-op on SQLite
+        with self.db.session() as session:
+            ids = session.execute(
+                update(Delivery).where(Delivery.id.in_(pick.scalar_subquery()), Delivery.status == "queued", free)
+                .values(claimed_by=self.owner, updated_at=utcnow()).returning(Delivery.id)
+                .execution_options(synchronize_session=False)).scalars().all()
+            if not ids:
+                return []
+            return session.execute(
+                select(Delivery.id, Delivery.channel, Delivery.recipient, Delivery.subscriber_id,
+                       Subscriber.products, Subscriber.language)
+                .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
+                .where(Delivery.id.in_(ids), Delivery.claimed_by == self.owner)
+                .order_by(Delivery.id)).all()
+
+    def _expire(self, run: PushRun) -> None:
+        """Rows a dead worker left `sending`: they may have gone out, so `unknown` (as the ledger defines)."""
+        stale = utcnow() - timedelta(seconds=self.claim_seconds)
+        with self.db.session() as session:
+            lost = session.execute(
+                update(Delivery).where(Delivery.run_id == run.id, Delivery.status == "sending",
+                                       Delivery.updated_at < stale)
+                .values(status="unknown", error_message="the worker stopped during the call: may have been sent",
+                        updated_at=utcnow())
+                .execution_options(synchronize_session=False)).rowcount
+        if lost:
+            log.warning("push %s: %d deliveries were in flight when a worker died; marked unknown",
+                        run.run_date, lost)
+
+    def _renew(self) -> None:
+        """Keep this worker's claims fresh, so no one takes them over while it works."""
+        with self.db.session() as session:
+            session.execute(update(Delivery).where(Delivery.claimed_by == self.owner,
+                                                   Delivery.status.in_(("queued", "sending")))
+                            .values(updated_at=utcnow()).execution_options(synchronize_session=False))
+
+    # ----- sending --------------------------------------------------------------------------------------
+    def _content(self, run: PushRun, session) -> DailyContent:
+        """The run's rendered summaries, kept across batches (each batch lends it a fresh session)."""
+        content = self._contents.get(run.id)
+        if content is None:
+            content = self._contents[run.id] = DailyContent(self.config, session, self.bot.catalog(), run.run_date,
+                                                            self.bot.router.renderer)
+        content.session = session
+        return content
+
+    def _deliver_batch(self, run: PushRun, rows: list, pool: ThreadPoolExecutor) -> int:
+        with self.db.session() as session:
+            tasks = self._tasks(rows, self._content(run, session))
+        pending = {pool.submit(self._deliver, channel, body, chunk) for channel, body, chunk in tasks}
+        buffered: list[_Result] = []
+        settled = 0
+        flushed = renewed = time.monotonic()
+        while pending:
+            done, pending = wait(pending, timeout=FLUSH_EVERY, return_when=FIRST_COMPLETED)
+            for future in done:
+                buffered.extend(future.result())
+            if buffered and (not pending or time.monotonic() - flushed >= FLUSH_EVERY):
+                self.sent += self._record(buffered)
+                settled += len(buffered)
+                buffered, flushed = [], time.monotonic()
+            if time.monotonic() - renewed > self.claim_seconds / 3:
+                self._renew()
+                renewed = time.monotonic()
+        self.settled += settled
+        if self.stopped:
+            self._stop_run(run)
+        return settled or len(rows)
+
+    def _stop_run(self, run: PushRun) -> None:
+        """A channel cannot go on (quota, refused token): the run stops until an admin resumes it."""
+        reason = "; ".join(f"{name}: {why}" for name, why in sorted(self.stopped.items()))
+        self.stopped.clear()  # the run's status keeps the workers off now; a resumed run starts afresh
+        with self.db.session() as session:
+            stopped = session.execute(update(PushRun).where(PushRun.id == run.id, PushRun.status == "running")
+                                      .values(status="stopped", reason=reason[:255], finished_at=utcnow())).rowcount
+        if stopped:
+            self._tell_admins(self._report(run))
+
+    def _finish(self, run: PushRun) -> None:
+        """Mark the run done when nothing is queued or in flight; only the worker that does it reports."""
+        with self.db.session() as session:
+            left = exists().where(Delivery.run_id == run.id, Delivery.status.in_(("queued", "sending")))
+            done = session.execute(update(PushRun).where(PushRun.id == run.id, PushRun.status == "running", ~left)
+                                   .values(status="done", reason="", finished_at=utcnow())
+                                   .execution_options(synchronize_session=False)).rowcount
+        if done:
+            self._contents.pop(run.id, None)
+            report = self._report(run)
+            log.info("push %s done: %s", run.run_date, report.counts)
+            self._tell_admins(report)
