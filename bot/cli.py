@@ -126,9 +126,10 @@ def serve(env: Env, host: str | None, port: int | None, no_scheduler: bool):
     click.echo(f"  Admin console: {base}/admin/ (first user: rebot admin add-user NAME --password-stdin)")
     click.echo('  Chat without WeChat: rebot chat "price PrNd"   (or `rebot chat` for a session)')
     if not no_scheduler:
+        from bot.leader import lead
         from bot.push.scheduler import build_scheduler
 
-        build_scheduler(bot).start()
+        lead(bot, build_scheduler(bot))  # jobs fire here unless another scheduler process leads
         click.echo(f"  Scheduler: daily push at '{config['push.daily.cron']}' ({config['timezone']})")
     run_simple(host, port, app, threaded=True, use_reloader=False)
 
