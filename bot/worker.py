@@ -57,6 +57,9 @@ class QueuedPush(DailyPush):
             session.execute(update(PushRun).where(PushRun.id == run.id)
                             .values(status="running", reason="queued for rebot worker", finished_at=None))
         self._fill_ledger(run)
+        with self.db.session() as session:  # nobody to send to: done now (workers finish only what they sent)
+            session.execute(update(PushRun).where(PushRun.id == run.id, ~exists().where(Delivery.run_id == run.id))
+                            .values(status="done", reason="", finished_at=utcnow()))
         return 0
 
     def _tell_admins(self, report: RunReport) -> None:
@@ -193,10 +196,14 @@ class Worker(DailyPush):
             self._tell_admins(self._report(run))
 
     def _finish(self, run: PushRun) -> None:
-        """Mark the run done when nothing is queued or in flight; only the worker that does it reports."""
+        """Mark the run done when its ledger is complete and nothing is queued or in flight; only the worker
+        that does it reports."""
         with self.db.session() as session:
+            rows = exists().where(Delivery.run_id == run.id)  # an empty run is finished by QueuedPush
             left = exists().where(Delivery.run_id == run.id, Delivery.status.in_(("queued", "sending")))
-            done = session.execute(update(PushRun).where(PushRun.id == run.id, PushRun.status == "running", ~left)
+            filling = exists().where(Lease.name == RUN_LEASE.format(run.id), Lease.expires_at > utcnow())
+            done = session.execute(update(PushRun).where(PushRun.id == run.id, PushRun.status == "running",
+                                                         rows, ~left, ~filling)
                                    .values(status="done", reason="", finished_at=utcnow())
                                    .execution_options(synchronize_session=False)).rowcount
         if done:

@@ -72,6 +72,18 @@ def db_url(tmp_path, template_db):
     _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture
+def empty_db_url(tmp_path):
+    """The URL of an empty database (no tables): a new SQLite file, or a new PostgreSQL database."""
+    if not TEST_DATABASE_URL:
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    name = f"rebot_e_{RUN}_{next(_counter)}"
+    _pg_admin(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
+    yield _pg_url(name)
+    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def _pg_url(database: str) -> str:
     return make_url(TEST_DATABASE_URL).set(database=database).render_as_string(hide_password=False)
 

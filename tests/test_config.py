@@ -237,3 +237,13 @@ def test_redacted_masks_secrets_and_database_passwords():
 def test_redacted_leaves_unset_secrets_empty():
     shown = build_config({}, environ={}).redacted()
     assert shown["wechat.token"] == "" and shown["database_url"] == "sqlite:///instance/rebot.db"
+
+
+def test_the_operators_guide_lists_every_environment_variable():
+    from pathlib import Path
+
+    from bot.config import SCHEMA, env_name
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "operations.md").read_text(encoding="utf-8")
+    missing = [env_name(key) for key in SCHEMA if f"`{env_name(key)}`" not in guide]
+    assert not missing, f"add these to docs/operations.md § 9 (Every environment variable): {missing}"
