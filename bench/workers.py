@@ -76,7 +76,7 @@ def one_round(args, workers: int, round_no: int, tmp: Path, emulator: Emulator) 
     QueuedPush(bot).run()
     env = {k: v for k, v in os.environ.items() if not k.startswith("REBOT_")}
     env.update({"REBOT_" + k.replace(".", "_").upper(): str(v) for k, v in settings.items()})
-    env.update(REBOT_PUSH_WORKERS=str(args.threads), REBOT_WORKER_BATCH_SIZE=str(args.batch),
+    env.update(REBOT_PUSH_WORKERS=str(args.threads), REBOT_PUSH_BATCH_SIZE=str(args.batch),
                REBOT_WORKER_IDLE_SECONDS="0.1")
     if os.environ.get("REBOT_BENCH_REDIS_URL"):
         env.update(REBOT_REDIS_URL=os.environ["REBOT_BENCH_REDIS_URL"], REBOT_REDIS_PREFIX=f"bench:{uuid.uuid4().hex}:")
@@ -110,7 +110,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.03, help="seconds the emulator takes per call")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--threads", type=int, default=4, help="push.workers: sending threads per worker")
-    parser.add_argument("--batch", type=int, default=200, help="worker.batch_size")
+    parser.add_argument("--batch", type=int, default=200, help="push.batch_size: rows claimed at a time")
     args = parser.parse_args()
     emulator = Emulator().start()
     emulator.latency = args.latency

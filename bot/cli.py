@@ -200,6 +200,7 @@ from bot.cli_admin import admin, subscribers  # noqa: E402
 from bot.cli_ingest import register as register_ingest  # noqa: E402
 from bot.cli_menu import menu  # noqa: E402
 from bot.cli_push import push, scheduler  # noqa: E402
+from bot.cli_qrcode import qrcode  # noqa: E402
 from bot.cli_worker import worker  # noqa: E402
 
 main.add_command(admin)
@@ -208,4 +209,5 @@ main.add_command(push)
 main.add_command(scheduler)
 register_ingest(main)
 main.add_command(menu)
+main.add_command(qrcode)
 main.add_command(worker)

@@ -24,6 +24,6 @@ def worker(env: Env, once: bool):
     this = Worker(bot)
     if not this.channels:
         click.echo("No channel is configured (wechat.app_id/app_secret, wecom.corp_id/secret, robots).", err=True)
-    click.echo(f"worker {this.owner} delivering (batches of {this.batch}, {env.config['push.workers']} threads)")
+    click.echo(f"worker {this.owner} delivering ({env.config['push.workers']} threads)")
     this.run_forever(stop, once=once)
-    click.echo(f"worker {this.owner} stopped: {this.settled} deliveries settled, {this.sent} sent")
+    click.echo(f"worker {this.owner} stopped: {this.claimed} deliveries claimed, {this.sent} sent")

@@ -109,12 +109,29 @@ def _one_of(*choices: str) -> Callable[[Any], str | None]:
 
 
 def _cron(value: Any) -> str | None:
-    from apscheduler.triggers.cron import CronTrigger
+    from bot.cron import trigger
 
     try:
-        CronTrigger.from_crontab(value)
+        trigger(value, "UTC")
     except ValueError as exc:
         return f"is not a crontab line (minute hour day month day-of-week, e.g. '30 17 * * mon-fri'): {exc}"
+    return None
+
+
+def _template_fields(value: Any) -> str | None:
+    import jinja2
+    import jinja2.meta
+
+    for field, source in value.items():
+        if not isinstance(source, str):
+            return f"{field}: must be a Jinja2 text such as '{{{{ title }}}}'"
+        try:
+            names = jinja2.meta.find_undeclared_variables(jinja2.Environment().parse(source))
+        except jinja2.TemplateSyntaxError as exc:
+            return f"{field}: not a valid Jinja2 text: {exc.message}"
+        unknown = names - {"title", "date", "prices", "news", "text", "summary"}
+        if unknown:
+            return f"{field}: unknown name {', '.join(sorted(unknown))} (use title, date, prices, news, text, summary)"
     return None
 
 
@@ -170,7 +187,8 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "wechat.reply_wait_seconds": ((int, float), 4.0, _positive),
     "wechat.reply_budget_seconds": ((int, float), 4.0, _positive),
     "wechat.menu.commands": (dict, {}, None),
-    "wechat.menu.button": (list, [], None),  # checked in full by `rebot menu check` (bot/menu.py)
+    "wechat.menu.button": (list, [], None),
+    "wechat.qrcode_image_url": (str, "https://mp.weixin.qq.com/cgi-bin/showqrcode", _http_url),  # checked in full by `rebot menu check` (bot/menu.py)
     "wechat.token_endpoint": (str, "token", _one_of("token", "stable")),
     "wecom.corp_id": (str, "", None),
     "wecom.agent_id": (int, 0, None),
@@ -190,7 +208,7 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "push.lease_seconds": (int, 60, _positive),
     "push.wechat.mode": (str, "template", _one_of("template", "custom", "mass")),
     "push.wechat.template_id": (str, "", None),
-    "push.wechat.template_fields": (dict, {}, None),
+    "push.wechat.template_fields": (dict, {}, _template_fields),
     "push.wechat.template_url": (str, "", None),
     "push.wechat.mass_tag_id": (int, 0, None),
     "push.wechat.rate_per_second": ((int, float), 200.0, _positive),
@@ -198,7 +216,6 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "push.wecom.duplicate_check_seconds": (int, 14400, _positive),
     "push.robot.per_minute": (int, 20, _positive),
     "push.delivery": (str, "inline", _one_of("inline", "workers")),
-    "worker.batch_size": (int, 200, _positive),
     "worker.claim_seconds": (int, 60, _positive),
     "worker.idle_seconds": ((int, float), 2.0, _positive),
     "scheduler.leader_seconds": (int, 30, _positive),

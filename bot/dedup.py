@@ -55,29 +55,36 @@ _RECORD = "INSERT INTO processed_messages (key, state, reply, created_at) VALUES
 
 
 def record_once(db: Database, key: str, result: str, wait_seconds: float,
-                also: Callable[[Any], None] | None = None) -> str | None:
+                also: Callable[[Any], None] | None = None, conn=None) -> str | None:
     """Keep `result`, made without side effects, as the answer to `key` unless there is one already.
 
     `also(cursor)` runs in the same transaction. Returns the answer that stands: `result`, or the one an
-    earlier attempt stored (None while that attempt still runs). The hot path: plain DB-API, one commit
-    (with Redis: one SET NX, and the database only for `also`)."""
+    earlier attempt stored (None while that attempt still runs). The hot path: plain DB-API (`conn` from
+    `db.raw()`, or one of its own), one commit (with Redis: one SET NX, and the database only for `also`)."""
     if db.redis is not None:
-        def first() -> None:
-            with db.raw() as conn:
-                also(conn.cursor())
-                conn.commit()
-
-        return db.redis.record_once(key, result, wait_seconds, first if also is not None else None)
+        return db.redis.record_once(key, result, wait_seconds, (lambda: _also(db, also, conn)) if also else None)
+    if conn is None:
+        with db.raw() as own:
+            return record_once(db, key, result, wait_seconds, also, own)
     try:
-        with db.raw() as conn:
-            cursor = conn.cursor()
-            cursor.execute(db.sql(_RECORD), (key, result, db.timestamp(utcnow())))
-            if also is not None:
-                also(cursor)
-            conn.commit()
+        cursor = conn.cursor()
+        cursor.execute(db.sql(_RECORD), (key, result, db.timestamp(utcnow())))
+        if also is not None:
+            also(cursor)
+        conn.commit()
         return result
     except db.IntegrityError:
+        conn.rollback()
         return _wait_for(db, key, wait_seconds)
+
+
+def _also(db: Database, also: Callable[[Any], None], conn=None) -> None:
+    """Run `also(cursor)` in a transaction of its own (on `conn` if given)."""
+    if conn is None:
+        with db.raw() as own:
+            return _also(db, also, own)
+    also(conn.cursor())
+    conn.commit()
 
 
 def _wait_for(db: Database, key: str, wait_seconds: float) -> str | None:

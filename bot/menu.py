@@ -136,3 +136,25 @@ def menu_payload(config: Config) -> dict:
         return button
 
     return {"button": [full(b) for b in config[KEY]]}
+
+
+def push_menu(client, config: Config) -> None:
+    """Send the configured menu (`/cgi-bin/menu/create`); an ApiError if WeChat refuses it."""
+    client.call("/cgi-bin/menu/create", menu_payload(config))
+
+
+def live_menu(client) -> dict | None:
+    """The menu users see now, in the config's shape (`/cgi-bin/get_current_selfmenu_info`), or None."""
+    data = client.call("/cgi-bin/get_current_selfmenu_info", method="GET")
+    buttons = (data.get("selfmenu_info") or {}).get("button") or []
+    if not data.get("is_menu_open") or not buttons:
+        return None
+
+    def plain(button: dict) -> dict:
+        button = dict(button)
+        subs = button.get("sub_button")
+        if isinstance(subs, dict):  # this API wraps sub-buttons: {"list": [...]}
+            button["sub_button"] = [plain(sub) for sub in subs.get("list", [])]
+        return button
+
+    return {"button": [plain(b) for b in buttons]}

@@ -9,8 +9,10 @@ keeps the values in files there and a scrape adds up every process's figures.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import time
 from datetime import datetime
 from typing import Callable, Iterable
 
@@ -30,8 +32,8 @@ class Metrics:
         self.registry = CollectorRegistry()
         self._quote_ages = quote_ages
         self.requests = Counter(
-            "rebot_webhook_requests", "Callback requests by channel, command and outcome "
-            "(ok, error: answered with the apology, retry: a de-duplicated repeat, rejected: 4xx).",
+            "rebot_webhook_requests", "Callback requests by channel, command and outcome (ok, error: answered with the apology, "
+            "retry: a de-duplicated repeat, late: answered later through the API, rejected: 4xx).",
             ["channel", "command", "outcome"], registry=self.registry)
         self.latency = Histogram(
             "rebot_webhook_reply_seconds", "Time from a callback's arrival to its answer.",
@@ -73,6 +75,34 @@ class Metrics:
                 registry.register(_QuoteAges(self._quote_ages))
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def counted_callback(channel: str):
+    """Count a callback view in its bot's metrics: command, outcome and latency.
+
+    The view gets a dict to fill in, {"command": ..., "outcome": ...}; it starts as ("-", "rejected"),
+    which is what a request refused with a 4xx (bad signature, bad body) is counted as."""
+    from flask import current_app
+    from werkzeug.exceptions import HTTPException
+
+    def wrap(view):
+        @functools.wraps(view)
+        def counted(*args, **kwargs):
+            started = time.perf_counter()
+            outcome = {"command": "-", "outcome": "rejected"}
+            try:
+                return view(outcome, *args, **kwargs)
+            except HTTPException:
+                raise
+            except Exception:
+                outcome["outcome"] = "error"
+                raise
+            finally:
+                current_app.extensions["rebot"].metrics.webhook(channel, outcome["command"], outcome["outcome"],
+                                                                time.perf_counter() - started)
+        return counted
+
+    return wrap
 
 
 class _QuoteAges:

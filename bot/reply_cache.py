@@ -19,19 +19,23 @@ class ReplyCache:
 
     def get(self, version: int, key: Hashable) -> Reply | None:
         with self._lock:
-            if version != self.version:
-                self._replies.clear()
-                self.version = version
-                return None
-            reply = self._replies.get(key)
+            self._adopt(version)
+            reply = self._replies.get(key) if version == self.version else None
             if reply is not None:
                 self._replies.move_to_end(key)
             return reply
 
     def put(self, version: int, key: Hashable, reply: Reply) -> None:
         with self._lock:
-            if version != self.version:  # built from data that has changed since (or before) the cache's
+            self._adopt(version)
+            if version != self.version:  # built from data older than what the cache holds
                 return
             self._replies[key] = reply
             if len(self._replies) > self.size:
                 self._replies.popitem(last=False)
+
+    def _adopt(self, version: int) -> None:
+        """Move to a newer market version (versions only grow), forgetting the replies of the old one."""
+        if self.version is None or version > self.version:
+            self._replies.clear()
+            self.version = version

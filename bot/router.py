@@ -171,6 +171,8 @@ class Router:
                 self._by_name[key] = cmd
         # Longest names first, so "latest news" wins over "latest".
         self._names = sorted(self._by_name, key=len, reverse=True)
+        self._keys: dict[tuple[str, bool], tuple[tuple, str] | None] = {}
+        self._keys_of: Catalog | None = None
 
     def get(self, name: str) -> Command:
         return self._by_name[name.lower()]
@@ -213,13 +215,17 @@ class Router:
         sender goes into the reply; the key holds everything else the reply depends on but the day."""
         if message.event or not message.text:
             return None
-        text = normalise(message.text)
-        language = language_of(text, catalog, self._by_name)
         admin = message.user_id in self.config["admins"]
-        found = self.route(text, admin, catalog) if language else None
-        if found is None or not found[0].is_pure(found[1]):
-            return None
-        return (text, language, admin), language
+        if self._keys_of is not catalog or len(self._keys) > 4096:  # answers of the words, per catalog
+            self._keys, self._keys_of = {}, catalog
+        memo = (message.text, admin)
+        if memo not in self._keys:
+            text = normalise(message.text)
+            language = language_of(text, catalog, self._by_name)
+            found = self.route(text, admin, catalog) if language else None
+            pure = found is not None and found[0].is_pure(found[1])
+            self._keys[memo] = ((text, language, admin), language) if pure else None
+        return self._keys[memo]
 
     def handle(self, session: Session, message: Message, now: datetime, catalog: Catalog,
                max_bytes: int = 2048) -> tuple[Reply, str]:

@@ -37,12 +37,16 @@ class Bot:
         self._catalog_lock = threading.Lock()
         self.metrics = Metrics(lambda: quote_ages(self.db, self.clock))
 
-    def market_version(self) -> int:
-        """The count of changes to products, quotes and news so far (see models.MarketVersion)."""
-        with self.db.raw() as conn:
-            cursor = conn.cursor()
-            cursor.execute(_READ_VERSION)
-            return cursor.fetchone()[0]
+    def market_version(self, conn=None) -> int:
+        """The count of changes to products, quotes and news so far (see models.MarketVersion).
+
+        `conn`: a DB-API connection from `db.raw()` to read it on (default: one of its own)."""
+        if conn is None:
+            with self.db.raw() as own:
+                return self.market_version(own)
+        cursor = conn.cursor()
+        cursor.execute(_READ_VERSION)
+        return cursor.fetchone()[0]
 
     def catalog(self, version: int | None = None) -> Catalog:
         """The product catalog as of market `version` (default: now), read again only when that changes."""
@@ -54,9 +58,9 @@ class Bot:
                     self._catalog = (version, Catalog.from_session(session))
             return self._catalog[1]
 
-    def cached_reply(self, message: Message, max_bytes: int = 2048) -> tuple[Reply, str] | None:
+    def cached_reply(self, message: Message, max_bytes: int = 2048, conn=None) -> tuple[Reply, str] | None:
         """The reply to `message` and its language when a pure command's reply is cached for today's data."""
-        version = self.market_version()
+        version = self.market_version(conn)
         found = self.router.cache_key(message, self.catalog(version))
         if found is None:
             return None

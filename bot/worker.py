@@ -6,10 +6,11 @@ With `push.delivery: workers` a push (the scheduler's, or `rebot push daily`) on
 - a worker takes a run once its ledger is complete (nobody holds the run's lease) and claims a batch
   of its queued rows: `FOR UPDATE SKIP LOCKED` on PostgreSQL, so concurrent claims skip each other's
   rows; on SQLite the same single conditional UPDATE, made atomic by SQLite's one writer;
-- a claim is `claimed_by` = the worker and `updated_at` = when; the worker renews it while it works.
-  A claim older than `worker.claim_seconds` belongs to a dead worker: its `queued` rows are claimed
-  again and sent, its `sending` rows (the call may have gone out) become `unknown`, never re-sent
-  unless an admin asks (`rebot push daily --retry-unknown`);
+- a claim is `claimed_by` = the worker and `updated_at` = when. A row goes `queued → sending` only
+  under its claimant's name (one conditional UPDATE), so a row is sent by one worker at most, whatever
+  the timing. A claim older than `worker.claim_seconds` is free again: a dead (or stuck) worker's
+  `queued` rows are claimed and sent by another, its `sending` rows (the call may have gone out)
+  become `unknown`, never re-sent unless an admin asks (`rebot push daily --retry-unknown`);
 - the worker that finds a run with nothing queued or in flight marks it done and tells the admins.
 """
 from __future__ import annotations
@@ -17,17 +18,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import timedelta
 from typing import Callable
 
 from sqlalchemy import exists, select, update
 
+from bot import leases
 from bot.channels.api import RECIPIENT_ERRORS
 from bot.models import Delivery, Lease, PushRun, Subscriber, utcnow
 from bot.push.channels import Channel
-from bot.push.content import DailyContent
-from bot.push.run import FLUSH_EVERY, DailyPush, RunReport, _Result
+from bot.push.run import DailyPush, RunReport
 
 log = logging.getLogger(__name__)
 
@@ -67,35 +67,38 @@ class QueuedPush(DailyPush):
 
 
 class Worker(DailyPush):
-    """Claims batches of queued deliveries of any running push and sends them."""
+    """Claims batches of queued deliveries of any running push and sends them (DailyPush's sending loop)."""
 
     def __init__(self, bot, channels: dict[str, Channel] | None = None, sleep: Callable[[float], None] = time.sleep):
         super().__init__(bot, channels, sleep)
-        self.batch = self.config["worker.batch_size"]
         self.claim_seconds = self.config["worker.claim_seconds"]
-        self.sent = self.settled = 0
-        self._contents: dict[int, DailyContent] = {}
+        self.claimed = self.sent = 0
 
     def run_forever(self, stop: threading.Event, once: bool = False) -> None:
-        """Deliver until `stop` is set (after the batch in hand); with `once`, until nothing is left."""
-        with ThreadPoolExecutor(self.config["push.workers"], thread_name_prefix="push") as pool:
-            while not stop.is_set():
-                if self.work_once(pool):
-                    continue
-                if once:
-                    return
-                stop.wait(self.config["worker.idle_seconds"])
+        """Deliver until `stop` is set (after the run in hand); with `once`, until nothing is left."""
+        while not stop.is_set():
+            if self.work_once():
+                continue
+            if once:
+                return
+            stop.wait(self.config["worker.idle_seconds"])
 
-    def work_once(self, pool: ThreadPoolExecutor) -> int:
-        """Claim and deliver one batch of a running push; the number of rows settled (0: nothing to do)."""
+    def work_once(self) -> int:
+        """Deliver what can be claimed of the running pushes; the number of rows claimed (0: nothing to do)."""
+        before = self.claimed
         for run in self._ready_runs():
             self._expire(run)
-            active = [c for c in self.channels if c not in self.stopped]
-            rows = self._claim(run, active, self.batch) if active else []
-            if rows:
-                return self._deliver_batch(run, rows, pool)
+            # A heartbeat of this worker that DailyPush's loop renews; the run's own lease stays free.
+            heartbeat = f"push:worker:{self.owner}"
+            leases.acquire(self.db, heartbeat, self.owner, self.lease_seconds)
+            try:
+                self.sent += self._send_all(run, heartbeat)
+            finally:
+                leases.release(self.db, heartbeat, self.owner)
+            if self.stopped:
+                self._stop_run(run)
             self._finish(run)
-        return 0
+        return self.claimed - before
 
     # ----- which runs, which rows ---------------------------------------------------------------------
     def _ready_runs(self) -> list[PushRun]:
@@ -107,13 +110,12 @@ class Worker(DailyPush):
                 Lease.name.in_([RUN_LEASE.format(r.id) for r in runs]), Lease.expires_at > now)))
         return [r for r in runs if RUN_LEASE.format(r.id) not in held]
 
-    def _free(self):
-        """A queued row nobody holds: never claimed, given back, or claimed by a worker that stopped renewing."""
-        stale = utcnow() - timedelta(seconds=self.claim_seconds)
-        return (Delivery.claimed_by == "") | (Delivery.updated_at < stale)
-
     def _claim(self, run: PushRun, channels: list[str], batch: int) -> list:
-        free = self._free()
+        """Reserve up to `batch` queued rows nobody holds: never claimed, given back, or held by a worker
+        that stopped before `worker.claim_seconds` (it cannot send them any more: its marking them
+        `sending` requires its own claim)."""
+        stale = utcnow() - timedelta(seconds=self.claim_seconds)
+        free = (Delivery.claimed_by == "") | (Delivery.updated_at < stale)
         pick = (select(Delivery.id).where(Delivery.run_id == run.id, Delivery.status == "queued",
                                           Delivery.channel.in_(channels), free)
                 .order_by(Delivery.id).limit(batch).with_for_update(skip_locked=True))  # no-op on SQLite
@@ -124,12 +126,14 @@ class Worker(DailyPush):
                 .execution_options(synchronize_session=False)).scalars().all()
             if not ids:
                 return []
-            return session.execute(
+            rows = session.execute(
                 select(Delivery.id, Delivery.channel, Delivery.recipient, Delivery.subscriber_id,
                        Subscriber.products, Subscriber.language)
                 .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
                 .where(Delivery.id.in_(ids), Delivery.claimed_by == self.owner)
                 .order_by(Delivery.id)).all()
+        self.claimed += len(rows)
+        return rows
 
     def _expire(self, run: PushRun) -> None:
         """Rows a dead worker left `sending`: they may have gone out, so `unknown` (as the ledger defines)."""
@@ -145,46 +149,7 @@ class Worker(DailyPush):
             log.warning("push %s: %d deliveries were in flight when a worker died; marked unknown",
                         run.run_date, lost)
 
-    def _renew(self) -> None:
-        """Keep this worker's claims fresh, so no one takes them over while it works."""
-        with self.db.session() as session:
-            session.execute(update(Delivery).where(Delivery.claimed_by == self.owner,
-                                                   Delivery.status.in_(("queued", "sending")))
-                            .values(updated_at=utcnow()).execution_options(synchronize_session=False))
-
-    # ----- sending --------------------------------------------------------------------------------------
-    def _content(self, run: PushRun, session) -> DailyContent:
-        """The run's rendered summaries, kept across batches (each batch lends it a fresh session)."""
-        content = self._contents.get(run.id)
-        if content is None:
-            content = self._contents[run.id] = DailyContent(self.config, session, self.bot.catalog(), run.run_date,
-                                                            self.bot.router.renderer)
-        content.session = session
-        return content
-
-    def _deliver_batch(self, run: PushRun, rows: list, pool: ThreadPoolExecutor) -> int:
-        with self.db.session() as session:
-            tasks = self._tasks(rows, self._content(run, session))
-        pending = {pool.submit(self._deliver, channel, body, chunk) for channel, body, chunk in tasks}
-        buffered: list[_Result] = []
-        settled = 0
-        flushed = renewed = time.monotonic()
-        while pending:
-            done, pending = wait(pending, timeout=FLUSH_EVERY, return_when=FIRST_COMPLETED)
-            for future in done:
-                buffered.extend(future.result())
-            if buffered and (not pending or time.monotonic() - flushed >= FLUSH_EVERY):
-                self.sent += self._record(buffered)
-                settled += len(buffered)
-                buffered, flushed = [], time.monotonic()
-            if time.monotonic() - renewed > self.claim_seconds / 3:
-                self._renew()
-                renewed = time.monotonic()
-        self.settled += settled
-        if self.stopped:
-            self._stop_run(run)
-        return settled or len(rows)
-
+    # ----- the end of a run ---------------------------------------------------------------------------
     def _stop_run(self, run: PushRun) -> None:
         """A channel cannot go on (quota, refused token): the run stops until an admin resumes it."""
         reason = "; ".join(f"{name}: {why}" for name, why in sorted(self.stopped.items()))
@@ -207,7 +172,6 @@ class Worker(DailyPush):
                                    .values(status="done", reason="", finished_at=utcnow())
                                    .execution_options(synchronize_session=False)).rowcount
         if done:
-            self._contents.pop(run.id, None)
             report = self._report(run)
             log.info("push %s done: %s", run.run_date, report.counts)
             self._tell_admins(report)

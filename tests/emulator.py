@@ -10,12 +10,13 @@ assert what a user would get: `emulator.inbox(user)` holds the messages that rea
     emulator.recipient_error("o-bob", 43004)                              # bob unfollowed
     emulator.expire_tokens()                                              # every token answers 42001
 
-Adding an endpoint (menu, qrcode, media …):
+The custom menu (`emulator.menu`) and parametric QR codes (`emulator.qrcodes`, images at
+/cgi-bin/showqrcode) are built in. Adding an endpoint (tags, media …):
 
-    @emulator.route("/cgi-bin/menu/create", methods=["POST"])
-    def menu_create():
+    @emulator.route("/cgi-bin/tags/create", methods=["POST"])
+    def tags_create():
         emulator.require_token("wechat")          # 40001/42001 like the real API
-        emulator.state["menu"] = request.get_json()
+        emulator.state["tag"] = request.get_json()
         return emulator.ok()
 
 Faults, token checks and the request record apply to every route, old and new.
@@ -25,8 +26,10 @@ from __future__ import annotations
 import itertools
 import json
 import secrets
+import struct
 import threading
 import time
+import zlib
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Any
@@ -84,7 +87,10 @@ class Emulator:
         self._server = None
         self._thread = None
         self.url = ""
+        self.menu: dict | None = None  # what /cgi-bin/menu/create stored
+        self.qrcodes: dict[str, dict] = {}  # ticket -> the qrcode/create request
         self._routes()
+        self._menu_and_qrcode_routes()
 
     # ----- serving -------------------------------------------------------------------------------------
     def start(self) -> "Emulator":
@@ -346,3 +352,84 @@ class Emulator:
                 times.append(now)
                 self._deliver("robot", f"robot:{key}", data)
             return self.ok()
+
+    # ----- the custom menu and parametric QR codes -------------------------------------------------------
+    def _menu_and_qrcode_routes(self) -> None:
+        app = self.app
+
+        @app.post("/cgi-bin/menu/create")
+        def menu_create():
+            self.require_token("wechat")
+            buttons = (request.get_json(silent=True) or {}).get("button")
+            if not isinstance(buttons, list) or not 1 <= len(buttons) <= 3:
+                return self.error(40016, "invalid button size")
+            for button in buttons:
+                if len(str(button.get("name", "")).encode()) > 16:
+                    return self.error(40018, "invalid button name size")
+                subs = button.get("sub_button")
+                if subs is not None and not 1 <= len(subs) <= 5:
+                    return self.error(40023, "invalid sub button size")
+                for sub in subs or []:
+                    if len(str(sub.get("name", "")).encode()) > 60:
+                        return self.error(40025, "invalid sub button name size")
+            with self.lock:
+                self.menu = {"button": buttons}
+            return self.ok()
+
+        @app.get("/cgi-bin/get_current_selfmenu_info")
+        def current_menu():
+            """The live menu in this API's own shape: sub_button is {"list": [...]}."""
+            self.require_token("wechat")
+            with self.lock:
+                menu = self.menu
+            if menu is None:
+                return jsonify(is_menu_open=0, selfmenu_info={"button": []})
+            shown = []
+            for button in menu["button"]:
+                button = dict(button)
+                if "sub_button" in button:
+                    button["sub_button"] = {"list": [dict(sub) for sub in button["sub_button"]]}
+                shown.append(button)
+            return jsonify(is_menu_open=1, selfmenu_info={"button": shown})
+
+        @app.post("/cgi-bin/qrcode/create")
+        def qrcode_create():
+            self.require_token("wechat")
+            data = request.get_json(silent=True) or {}
+            action = data.get("action_name")
+            scene = ((data.get("action_info") or {}).get("scene") or {})
+            if action not in ("QR_SCENE", "QR_STR_SCENE", "QR_LIMIT_SCENE", "QR_LIMIT_STR_SCENE"):
+                return self.error(40053, "invalid action info")
+            if "STR" in action and not 1 <= len(str(scene.get("scene_str", ""))) <= 64:
+                return self.error(40053, "invalid action info: scene_str")
+            temporary = action in ("QR_SCENE", "QR_STR_SCENE")
+            expire = min(int(data.get("expire_seconds", 30)), 2592000) if temporary else None
+            ticket = f"gQ{secrets.token_hex(12)}"
+            with self.lock:
+                self.qrcodes[ticket] = data
+            answer = {"ticket": ticket, "url": f"http://weixin.qq.com/q/{ticket[-10:]}"}
+            if temporary:
+                answer["expire_seconds"] = expire
+            return jsonify(answer)
+
+        @app.get("/cgi-bin/showqrcode")
+        def showqrcode():
+            """The image of a ticket (no access_token: anyone with the ticket may fetch it)."""
+            with self.lock:
+                known = request.args.get("ticket", "") in self.qrcodes
+            if not known:
+                return Response("not found", status=404)
+            return Response(QR_IMAGE, mimetype="image/png")
+
+
+def _png(width: int = 8, height: int = 8) -> bytes:
+    """A small valid grey PNG: enough to be saved and recognised as an image."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+QR_IMAGE = _png()

@@ -20,7 +20,7 @@ def api_config(emulator, db_url):
         return build_config({"database_url": db_url, "wechat.app_id": APP_ID, "wechat.app_secret": APP_SECRET,
                              "wechat.api_base_url": emulator.url, "wecom.api_base_url": emulator.url,
                              "wecom.corp_id": CORP_ID, "wecom.secret": CORP_SECRET, "wecom.agent_id": AGENT_ID,
-                             "http.timeout_seconds": 1.0, **settings}, environ={})
+                             "http.timeout_seconds": 5.0, **settings}, environ={})
     return make
 
 
@@ -110,7 +110,7 @@ def test_a_token_refused_twice_is_an_error_not_a_loop(emulator, api_config, proc
     ({"delay": 1.5}, "ambiguous"),
 ])
 def test_errors_are_classified(emulator, api_config, process_db, fault, kind):
-    client = WeChatClient(api_config(), process_db())
+    client = WeChatClient(api_config(**{"http.timeout_seconds": 1.0}), process_db())
     emulator.fault(CUSTOM, **fault)
     with pytest.raises(ApiError) as info:
         client.send_custom_text("o-ann", "hello")
@@ -195,15 +195,15 @@ def test_robot_rate_error_is_transient(emulator):
 def test_emulator_is_extensible(emulator, api_config, process_db):
     from flask import request
 
-    @emulator.route("/cgi-bin/menu/create", methods=["POST"])
-    def menu_create():
+    @emulator.route("/cgi-bin/tags/create", methods=["POST"])
+    def tags_create():
         emulator.require_token("wechat")
-        emulator.state["menu"] = request.get_json()
+        emulator.state["tag"] = request.get_json()
         return emulator.ok()
 
     client = WeChatClient(api_config(), process_db())
-    client.call("/cgi-bin/menu/create", {"button": []})
-    assert emulator.state["menu"] == {"button": []}
-    emulator.fault("/cgi-bin/menu/create", errcode=-1)
+    client.call("/cgi-bin/tags/create", {"tag": {"name": "rare-earth"}})
+    assert emulator.state["tag"] == {"tag": {"name": "rare-earth"}}
+    emulator.fault("/cgi-bin/tags/create", errcode=-1)
     with pytest.raises(ApiError):
-        client.call("/cgi-bin/menu/create", {"button": []})
+        client.call("/cgi-bin/tags/create", {"tag": {"name": "rare-earth"}})

@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from bot.cli import main
 from tests.fixture_site import FixtureSite
 
 REBOT = Path(sys.executable).parent / "rebot"
@@ -34,8 +36,11 @@ def rebot(tmp_path):
 
 
 def sources(site, *extra):
-    report = {"name": "daily-en", "type": "report", "url": site.url("/2025/06/daily-report-2025-06-12.html"),
-              "schedule": "0 18 * * 1-5"}
+    return sources_json(site.url("/2025/06/daily-report-2025-06-12.html"), *extra)
+
+
+def sources_json(report_url, *extra):
+    report = {"name": "daily-en", "type": "report", "url": report_url, "schedule": "0 18 * * 1-5"}
     return json.dumps([report, *extra])
 
 
@@ -57,7 +62,21 @@ def test_fetch_exits_non_zero_naming_the_failing_source(rebot, site):
     assert "daily-en: 13 items, 7 new quotes" in result.stdout
     assert f"down: FAILED: {site.url('/status/500')}: HTTP 500 Internal Server Error" in result.stderr
     assert result.stderr.rstrip().endswith("failed: down")
-    one = rebot("fetch", "nope", REBOT_SOURCES=sources(site))
-    assert one.returncode == 2 and "no source named 'nope' (sources: daily-en)" in one.stderr
-    none = rebot("fetch")
-    assert none.returncode == 2 and "no sources configured" in none.stderr
+    status = rebot("sources", REBOT_SOURCES=sources(site, down))
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.splitlines()
+    assert lines[0].startswith("daily-en (report, '0 18 * * 1-5') http://127.0.0.1:")
+    assert "0 failures in a row" in lines[1]
+    assert lines[2] == "  last success found 13 items, 7 new quotes, 0 new news; 0 quotes wait in quarantine"
+    assert lines[3].startswith("down (rss, '0 * * * *')")
+    assert lines[4].startswith("  last run 20") and lines[4].endswith("last success never, 1 failures in a row")
+    assert lines[6].endswith(f"{site.url('/status/500')}: HTTP 500 Internal Server Error")
+
+
+def test_fetch_names_an_unknown_source_and_says_when_none_are_configured(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    one = runner.invoke(main, ["fetch", "nope"], env={"REBOT_SOURCES": sources_json("http://127.0.0.1:9/")})
+    assert one.exit_code == 2 and "no source named 'nope' (sources: daily-en)" in one.stderr
+    none = runner.invoke(main, ["fetch"], env={"REBOT_SOURCES": None})
+    assert none.exit_code == 2 and "no sources configured" in none.stderr

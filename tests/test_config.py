@@ -239,6 +239,30 @@ def test_redacted_leaves_unset_secrets_empty():
     assert shown["wechat.token"] == "" and shown["database_url"] == "sqlite:///instance/rebot.db"
 
 
+@pytest.mark.parametrize("data, key, words", [
+    ({"push": {"daily": {"cron": "every day"}}}, "push.daily.cron", "crontab"),
+    ({"push": {"wechat": {"mode": "broadcast"}}}, "push.wechat.mode", "template, custom, mass"),
+    ({"wechat": {"token_endpoint": "fast"}}, "wechat.token_endpoint", "token, stable"),
+    ({"robots": [{"name": "desk"}]}, "robots", "name and webhook"),
+    ({"robots": [{"name": "desk", "webhook": "ftp://x"}]}, "robots", "http://"),
+    ({"robots": [{"name": "a", "webhook": "https://x"}, {"name": "a", "webhook": "https://y"}]}, "robots", "twice"),
+    ({"wecom": {"corp_id": "ww1"}}, "wecom.agent_id", "AgentId"),
+    ({"push": {"wecom": {"duplicate_check_seconds": 20000}}}, "push.wecom.duplicate_check_seconds", "14400"),
+    ({"push": {"wechat": {"template_fields": {"first": "{{ title"}}}}, "push.wechat.template_fields", "first: not"),
+    ({"push": {"wechat": {"template_fields": {"first": "{{ titel }}"}}}}, "push.wechat.template_fields", "titel"),
+])
+def test_push_keys_name_their_errors(data, key, words):
+    errors = errors_of(data)
+    assert keys_of(errors) == [key]
+    assert words in errors[0]
+
+
+def test_robots_from_the_environment_as_yaml():
+    config = build_config({}, environ={"REBOT_ROBOTS": "[{name: desk, webhook: 'https://x/y?key=k'}]"})
+    assert config["robots"] == [{"name": "desk", "webhook": "https://x/y?key=k"}]
+    assert config.redacted()["robots"] == "***"  # the webhook key is a secret
+
+
 def test_the_operators_guide_lists_every_environment_variable():
     from pathlib import Path
 

@@ -93,3 +93,12 @@ def test_cli_extract_refuses_a_bad_date(tmp_path):
     result = CliRunner().invoke(main, ["extract", "-", "--date", "11/06/2025"], input="x")
     assert result.exit_code == 2
     assert "--date" in result.stderr
+
+
+def test_cli_extract_reads_a_gbk_file(tmp_path):
+    report = tmp_path / "cn.txt"
+    report.write_bytes("稀土日评 2025年6月12日\n氧化镝价格为164万元/吨。".encode("gbk"))
+    result = CliRunner().invoke(main, ["extract", str(report)])
+    assert result.exit_code == 0, result.output
+    assert [(q["product"], q["low"], q["date"]) for q in json.loads(result.stdout)] == [
+        ("Dy-oxide", 1640000, "2025-06-12")]

@@ -133,6 +133,10 @@ def test_english_daily_report_then_the_bot_shows_the_fetched_price(db_url, site,
                                   "url": site.url("/2025/06/daily-report-2025-06-12.html")})
     app = make_app(clock=lambda: NOW)
     bot = app.extensions["rebot"]
+    from bot.messages import Message
+
+    before = bot.answer(Message("console", "u1", text="price PrNd")).text  # cached until the market changes
+    assert before.splitlines()[0] == "PrNd oxide (PrNd-oxide) · 2025-06-11"
     result = run(bot.db, config)
     assert result.ok, result.error
     assert quotes(bot.db, "daily-en") == [
@@ -144,8 +148,6 @@ def test_english_daily_report_then_the_bot_shows_the_fetched_price(db_url, site,
         ("Tb-metal", JUNE_12, 8690000, 8710000, "yuan/t"),
         ("PrNd-oxide", JUNE_12, 62, 63, "usd/kg"),
     ]
-    from bot.messages import Message
-
     reply = bot.answer(Message("console", "u1", text="price PrNd")).text
     assert reply.splitlines()[0] == "PrNd oxide (PrNd-oxide) · 2025-06-12"
     assert "452,000" in reply and "Source: daily-en" in reply and "usd" not in reply.lower()
@@ -278,3 +280,30 @@ def test_quote_values_are_exact_decimals(db, db_url, site):
     with db.session() as session:
         total = session.scalar(select(func.sum(PriceQuote.low)).where(PriceQuote.source == "daily-en"))
     assert Decimal(total) == Decimal(452000 + 458000 + 1630000 + 7040000 + 550000 + 8690000 + 62)
+
+
+def test_a_report_page_with_a_table_and_prose_keeps_the_tables_figure(db, db_url, site):
+    config = make_config(db_url, {"name": "cn-report", "type": "report", "url": site.url("/table-gbk.html")})
+    result = run(db, config)
+    assert result.ok, result.error
+    assert [(p, lo, hi) for p, _d, lo, hi, _u in quotes(db, "cn-report")][:1] == [("PrNd-oxide", 452000, 454000)]
+    assert (result.quotes_new, result.quotes_quarantined) == (5, 1)
+    # The paragraph's 45.3万元/吨 (a mid, not the range) contradicts the table: reported, not stored.
+    assert result.problems == ["PrNd-oxide: 453,000–453,000 contradicts 452,000–454,000 stated earlier in the same fetch"]
+
+
+def test_the_scheduler_runs_each_source_on_its_schedule(make_app, site):
+    from bot.push.scheduler import build_scheduler, jobs, run_once
+
+    app = make_app(sources=[{"name": "daily-en", "type": "report", "schedule": "0 18 * * 1-5",
+                             "url": site.url("/2025/06/daily-report-2025-06-12.html")}],
+                   **{"ingest.retries": 0})
+    bot = app.extensions["rebot"]
+    scheduler = build_scheduler(bot)
+    trigger = scheduler.get_job("fetch.daily-en").trigger
+    friday = datetime(2025, 6, 13, 19, 0, tzinfo=DEMO_NOW.tzinfo)
+    assert trigger.get_next_fire_time(None, friday) == datetime(2025, 6, 16, 18, 0, tzinfo=DEMO_NOW.tzinfo)
+    [job] = [j for j in jobs(bot.config) if j.id == "fetch.daily-en"]
+    assert run_once(bot, job)
+    assert len(quotes(bot.db, "daily-en")) == 7
+    assert status(bot.db, "daily-en").runs == 1

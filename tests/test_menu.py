@@ -114,3 +114,64 @@ def test_menu_check_fails_with_every_error_and_no_menu_is_an_error(tmp_path):
 
     result = run_cli(tmp_path, {}, "check")
     assert result.exit_code == 1 and "no menu is configured" in result.output
+
+
+# --- push and show, against the emulator over real HTTP --------------------------------------------------
+
+@pytest.fixture
+def api_data(emulator, db_url):
+    """Settings for a config file that reaches the emulator."""
+    from emulator import APP_ID, APP_SECRET
+
+    return {"database_url": db_url, "public_base_url": BASE,
+            "wechat": {"app_id": APP_ID, "app_secret": APP_SECRET, "api_base_url": emulator.url,
+                       "menu": {"button": MENU, "commands": COMMANDS}},
+            "http": {"timeout_seconds": 2.0}}
+
+
+def test_menu_push_creates_the_checked_menu_and_show_prints_it(tmp_path, emulator, api_data):
+    result = run_cli(tmp_path, api_data, "show")
+    assert result.exit_code == 0, result.output
+    assert "no menu is live" in result.output
+
+    result = run_cli(tmp_path, api_data, "push")
+    assert result.exit_code == 0, result.output
+    assert "menu pushed: 3 buttons, 4 sub-buttons" in result.output
+    sent = menu_payload(config())
+    assert emulator.menu == sent  # our /m/summary went out as a full URL
+    assert emulator.menu["button"][1]["sub_button"][3]["url"] == BASE + "/m/summary"
+
+    result = run_cli(tmp_path, api_data, "show")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == sent  # back in the config's shape (sub_button unwrapped)
+
+
+def test_an_invalid_menu_is_never_sent(tmp_path, emulator, api_data):
+    api_data["wechat"]["menu"]["commands"] = {}
+    result = run_cli(tmp_path, api_data, "push")
+    assert result.exit_code == 1
+    assert "has no command in wechat.menu.commands" in result.output
+    assert emulator.calls("/cgi-bin/menu/create") == [] and emulator.calls("/cgi-bin/token") == []
+
+
+def test_a_refused_menu_says_why(tmp_path, emulator, api_data):
+    emulator.fault("/cgi-bin/menu/create", errcode=48001, errmsg="api unauthorized")
+    result = run_cli(tmp_path, api_data, "push")
+    assert result.exit_code == 1
+    assert "WeChat refused the menu: 48001: api unauthorized (the account lacks this permission" in result.output
+    assert emulator.menu is None
+
+
+def test_an_expired_token_is_renewed_once_for_the_menu(tmp_path, emulator, api_data):
+    assert run_cli(tmp_path, api_data, "push").exit_code == 0
+    emulator.expire_tokens()
+    result = run_cli(tmp_path, api_data, "show")
+    assert result.exit_code == 0, result.output
+    assert emulator.token_fetches["/cgi-bin/token"] == 2
+
+
+def test_the_api_needs_the_app_secret(tmp_path, emulator, api_data):
+    api_data["wechat"]["app_secret"] = ""
+    result = run_cli(tmp_path, api_data, "show")
+    assert result.exit_code == 2
+    assert "wechat.app_secret must be set to call the WeChat API" in result.output

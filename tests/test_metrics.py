@@ -143,3 +143,71 @@ def test_with_a_multiprocess_directory_a_scrape_adds_up_every_process(db_url, tm
             samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     assert requests_count(samples, "price", "ok") == 5  # 2 from the first process, 3 from the second
     assert samples[("rebot_quote_age_seconds", (("product", "PrNd-oxide"),))] == 18 * 3600
+
+
+def test_a_push_run_counts_sent_and_failed_by_channel_and_error_code(make_app, emulator):
+    from bot.push.run import DailyPush
+    from test_push import add_subscribers, settings
+
+    app = make_app(**settings(emulator))
+    bot = app.extensions["rebot"]
+    add_subscribers(bot, "wechat", ["o-ann", "o-bob", "o-gone", "o-bad"])
+    emulator.recipient_error("o-gone", 43004)
+    emulator.recipient_error("o-bad", 40003)
+    DailyPush(bot).run()
+
+    samples = scrape(app.test_client())
+    pushes = "rebot_pushes_total"
+    assert samples[(pushes, (("channel", "wechat"), ("errcode", "0"), ("result", "sent")))] == 2
+    assert samples[(pushes, (("channel", "wechat"), ("errcode", "43004"), ("result", "failed")))] == 1
+    assert samples[(pushes, (("channel", "wechat"), ("errcode", "40003"), ("result", "failed")))] == 1
+
+
+def test_wecom_callbacks_are_counted_too_and_a_late_answer_is_late(make_app, emulator):
+    import time
+
+    from test_wecom import AES_KEY as WECOM_AES_KEY, TOKEN as WECOM_TOKEN, USER, post_member
+    from emulator import AGENT_ID, CORP_ID, CORP_SECRET
+
+    settings = {"wecom.corp_id": CORP_ID, "wecom.agent_id": AGENT_ID, "wecom.secret": CORP_SECRET,
+                "wecom.token": WECOM_TOKEN, "wecom.encoding_aes_key": WECOM_AES_KEY, "wecom.api_base_url": emulator.url}
+    client = make_app(**settings).test_client()
+    post_member(client, "price PrNd", msg_id=1)
+    post_member(client, "price PrNd", msg_id=1)
+    post_member(client, "price PrNd", corp_id="ww-someone-else")
+    samples = scrape(client)
+    wecom = (("channel", "wecom"),)
+    assert samples[("rebot_webhook_requests_total", (*wecom, ("command", "price"), ("outcome", "ok")))] == 1
+    assert samples[("rebot_webhook_requests_total", (*wecom, ("command", "-"), ("outcome", "retry")))] == 1
+    assert samples[("rebot_webhook_requests_total", (*wecom, ("command", "-"), ("outcome", "rejected")))] == 1
+    assert samples[("rebot_webhook_retries_total", wecom)] == 1
+
+    slow = make_app(**settings, **{"wechat.reply_budget_seconds": 0.001}).test_client()
+    post_member(slow, "summary", msg_id=2)
+    deadline = time.monotonic() + 10
+    while not emulator.inbox(USER) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert scrape(slow)[("rebot_webhook_requests_total", (*wecom, ("command", "-"), ("outcome", "late")))] == 1
+
+
+def test_scheduled_fetches_are_counted_by_source_and_outcome(db_url):
+    from prometheus_client import generate_latest
+
+    from bot.ingest.jobs import source_jobs
+    from bot.service import Bot
+    from test_fetch import make_config
+    from tests.fixture_site import FixtureSite
+
+    site = FixtureSite()
+    config = make_config(db_url, {"name": "daily", "type": "report", "url": site.url("/daily-report-2025-06-12.html")},
+                         {"name": "down", "type": "report", "url": site.url("/status/500")})
+    bot = Bot(config)
+    try:
+        for job in source_jobs(config):
+            job.func(bot)
+        text = generate_latest(bot.metrics.registry).decode()
+    finally:
+        bot.db.dispose()
+        site.close()
+    assert 'rebot_fetches_total{outcome="ok",source="daily"} 1.0' in text
+    assert 'rebot_fetches_total{outcome="error",source="down"} 1.0' in text

@@ -129,3 +129,14 @@ def test_a_wrong_public_base_url_is_named(make_app):
 
     with pytest.raises(ConfigError, match="public_base_url: must be empty or start with https://"):
         make_app(public_base_url="rebot.example.com")
+
+
+def test_the_daily_push_links_to_the_days_summary_page(make_app, emulator):
+    from bot.push.run import DailyPush
+    from test_push import add_subscribers, settings
+
+    bot = make_app(public_base_url=BASE, **settings(emulator)).extensions["rebot"]
+    add_subscribers(bot, "wechat", ["o-ann"], language="en")
+    DailyPush(bot).run()
+    (message,) = emulator.inbox("o-ann")
+    assert message["url"] == f"{BASE}/m/summary/2025-06-11?lang=en"  # the template message opens the page

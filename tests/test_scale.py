@@ -39,7 +39,7 @@ def test_two_schedulers_and_three_workers_send_each_message_once(db_url, emulato
                REBOT_WECOM_API_BASE_URL=emulator.url, REBOT_PUSH_WECHAT_TEMPLATE_ID="TPL-DAILY",
                REBOT_PUSH_DAILY_CRON="* * * * *", REBOT_PUSH_DELIVERY="workers", REBOT_PUSH_WORKERS="8",
                REBOT_PUSH_WECHAT_RATE_PER_SECOND="5000", REBOT_PUSH_WECOM_RATE_PER_SECOND="500",
-               REBOT_WORKER_BATCH_SIZE="500", REBOT_WORKER_IDLE_SECONDS="0.2", REBOT_SCHEDULER_LEADER_SECONDS="5")
+               REBOT_PUSH_BATCH_SIZE="500", REBOT_WORKER_IDLE_SECONDS="0.2", REBOT_SCHEDULER_LEADER_SECONDS="5")
     procs = []
 
     def start(name: str, *args: str) -> subprocess.Popen:
@@ -85,7 +85,7 @@ def test_two_schedulers_and_three_workers_send_each_message_once(db_url, emulato
     assert len(received) == WECHAT + WECOM and set(received.values()) == {1}
     fired = [name for name, text in logs.items() if "daily push" in text and name.startswith("scheduler")]
     assert len(fired) == 1, fired  # one scheduler fired the job
-    settled = {name: int(re.search(r"(\d+) deliveries settled", text).group(1))
+    settled = {name: int(re.search(r"(\d+) deliveries claimed", text).group(1))
                for name, text in logs.items() if name.startswith("worker")}
     assert sum(settled.values()) == WECHAT + WECOM and all(settled.values()), settled  # every worker took a share
     assert "Traceback" not in "".join(logs.values())

@@ -131,3 +131,13 @@ def test_news_is_deduplicated_by_canonical_url(db):
         added = store_news(session, entries, source="site")
         assert [(n.title, n.url) for n in added] == [("Market up", "https://news.example.com/a")]
         assert session.scalar(select(func.count()).select_from(NewsItem).where(NewsItem.source == "site")) == 1
+
+
+def test_a_product_stated_twice_differently_in_one_fetch_keeps_the_first_figure(db):
+    with db.session() as session:
+        result = store_quotes(session, [q("PrNd-oxide", 452000, 454000), q("PrNd-oxide", 452000, 454000),
+                                        q("PrNd-oxide", 453000)], source="site")
+        assert rows(session) == [("PrNd-oxide", DAY, 452000, 454000, "yuan/t")]
+        assert result.unchanged == 1
+        assert [reason for _q, reason in result.rejected] == [
+            "453,000–453,000 contradicts 452,000–454,000 stated earlier in the same fetch"]

@@ -5,7 +5,9 @@ from flask import abort, jsonify, request
 from sqlalchemy import select
 
 from bot import subscribers as subs
+from bot.admin import pushes
 from bot.admin.chart import line_chart
+from bot.admin.source_pages import pending_count, source_rows
 from bot.admin.web import actor, blueprint, bot, db, done, page, t
 from bot.audit import audit, recent
 from bot.market import manual
@@ -27,7 +29,11 @@ def _stats() -> dict:
 
 @blueprint.get("/")
 def dashboard():
-    return page("dashboard.html", stats=_stats(), statuses=subs.STATUSES)
+    session = db()
+    runs = pushes.recent_runs(session, limit=1)
+    return page("dashboard.html", stats=_stats(), statuses=subs.STATUSES, last_run=runs[0] if runs else None,
+                next_runs=pushes.next_runs(bot().config, bot().clock()), sources=source_rows(session),
+                pending=pending_count(session))
 
 
 @blueprint.get("/stats.json")
@@ -90,15 +96,3 @@ def news_visibility(item_id: int, action: str):
 @blueprint.get("/audit")
 def audit_log():
     return page("audit.html", entries=recent(db(), 200))
-
-
-@blueprint.get("/pushes")
-def pushes():
-    return page("placeholder.html", title=t("Pushes"),
-                message=t("Push runs and their delivery ledger appear here once the push service is installed."))
-
-
-@blueprint.get("/sources")
-def sources():
-    return page("placeholder.html", title=t("Sources"),
-                message=t("Source status and the quarantine appear here once data ingestion is installed."))

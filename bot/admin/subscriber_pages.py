@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Response, abort, request, url_for
 
 from bot import subscribers as subs
+from bot.admin import pushes
 from bot.admin.web import actor, blueprint, bot, config, db, done, page, t
 from bot.models import Subscriber
 
@@ -57,7 +58,7 @@ def subscriber_new():
 @blueprint.get("/subscribers/<int:sub_id>")
 def subscriber(sub_id: int):
     sub = _subscriber(sub_id)
-    return page("subscriber.html", sub=sub, catalog=_catalog(), deliveries=None)
+    return page("subscriber.html", sub=sub, catalog=_catalog(), deliveries=pushes.deliveries_of(db(), sub.id))
 
 
 @blueprint.post("/subscribers/<int:sub_id>/products")

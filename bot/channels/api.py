@@ -9,9 +9,10 @@ import logging
 import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -302,25 +303,29 @@ class WeComClient(_TokenClient):
 
 
 class RateWindow:
-    """At most `limit` events per `window` seconds (a sliding window); `wait()` blocks until one is allowed."""
+    """At most `limit` calls per `window` seconds (sliding), one call at a time.
+
+    A call is counted at its end: the server saw it before then, so the spacing the server measures
+    between arrivals is never shorter than ours, whatever the network delay."""
 
     def __init__(self, limit: int, window: float = 60.0):
-        # A little slack: the server counts arrival times, which network jitter shifts.
-        self.limit, self.window = limit, window * 1.03 + 0.05
+        self.limit, self.window = limit, window
         self.times: deque[float] = deque()
         self.lock = threading.Lock()
 
-    def wait(self) -> None:
-        while True:
-            with self.lock:
-                now = time.monotonic()
-                while self.times and now - self.times[0] >= self.window:
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        with self.lock:
+            while len(self.times) >= self.limit:
+                pause = self.window - (time.monotonic() - self.times[0])
+                if pause <= 0:
                     self.times.popleft()
-                if len(self.times) < self.limit:
-                    self.times.append(now)
-                    return
-                pause = self.window - (now - self.times[0])
-            time.sleep(max(pause, 0.01))
+                else:
+                    time.sleep(pause)
+            try:
+                yield
+            finally:
+                self.times.append(time.monotonic())
 
 
 class RobotClient:
@@ -331,7 +336,11 @@ class RobotClient:
         self.limit = RateWindow(per_minute, window)
 
     def send_markdown(self, content: str) -> dict:
-        self.limit.wait()
-        # For a robot 45009 means "more than 20 a minute": back off and retry, not a daily quota.
-        return self.http.call("POST", self.webhook, lambda code: "transient" if code in (-1, 45009) else classify(code),
-                              json={"msgtype": "markdown", "markdown": {"content": content}})
+        with self.limit.slot():
+            # For a robot 45009 means "more than 20 a minute": back off and retry, not a daily quota.
+            return self.http.call("POST", self.webhook, _robot_errors,
+                                  json={"msgtype": "markdown", "markdown": {"content": content}})
+
+
+def _robot_errors(errcode: int) -> str:
+    return "transient" if errcode in (-1, 45009) else classify(errcode)

@@ -7,13 +7,13 @@ import time
 from datetime import datetime, timezone
 
 from flask import Blueprint, Response, abort, current_app, request
-from werkzeug.exceptions import HTTPException
 
 from bot.channels.crypto import CryptoError, MessageCrypto, signature_matches
 from bot.channels.wechat_xml import XMLError, parse, render_envelope, render_reply
 from bot.channels.budget import answer_within
 from bot.dedup import record_once
 from bot.messages import Message, Reply
+from bot.metrics import counted_callback
 from bot.router import touch_subscriber
 from bot.service import Bot
 
@@ -65,23 +65,9 @@ def verify():
 
 
 @blueprint.post("/wechat")
-def receive():
-    """One message or event from WeChat, counted in the metrics with its command, outcome and latency."""
-    started = time.perf_counter()
-    outcome = {"command": "-", "outcome": "rejected"}
-    try:
-        return _receive(outcome)
-    except HTTPException:
-        raise
-    except Exception:
-        outcome["outcome"] = "error"
-        raise
-    finally:
-        _bot().metrics.webhook("wechat", outcome["command"], outcome["outcome"], time.perf_counter() - started)
-
-
-def _receive(outcome: dict[str, str]) -> Response:
-    """The answer to a callback: a passive reply or `success`; `outcome` is filled in for the metrics."""
+@counted_callback("wechat")
+def receive(outcome: dict[str, str]) -> Response:
+    """One message or event from WeChat: a passive reply or `success`; `outcome` is filled in for the metrics."""
     timestamp, nonce = _check_request()
     bot = _bot()
     crypto = _crypto()
@@ -131,16 +117,17 @@ def _receive(outcome: dict[str, str]) -> Response:
     wait = bot.config["wechat.reply_wait_seconds"]
     outcome["outcome"] = "retry"  # unless this attempt is the first
     try:
-        cached = bot.cached_reply(message, TEXT_REPLY_BYTES)
-        if cached is not None:  # ready at once: no need for the reply budget's thread
-            reply, language = cached
+        with bot.db.raw() as conn:  # the quick path: one connection, one commit
+            cached = bot.cached_reply(message, TEXT_REPLY_BYTES, conn)
+            if cached is not None:  # ready at once: no need for the reply budget's thread
+                reply, language = cached
 
-            def first_attempt(cursor) -> None:  # runs only when this attempt's key is new
-                touch_subscriber(bot.db, cursor, message, language)
-                noted(reply)
+                def first_attempt(cursor) -> None:  # runs only when this attempt's key is new
+                    touch_subscriber(bot.db, cursor, message, language)
+                    noted(reply)
 
-            xml = record_once(bot.db, key, xml_of(reply), wait, also=first_attempt)
-        else:
+                xml = record_once(bot.db, key, xml_of(reply), wait, also=first_attempt, conn=conn)
+        if cached is None:
             xml = answer_within(bot.db, key, produce, bot.config["wechat.reply_budget_seconds"], wait, send_later)
     except Exception:  # e.g. the database failed outside the handler: an error page would read "无法提供服务"
         log.exception("wechat: could not answer a message (msg_type=%s)", fields.get("MsgType"))

@@ -13,6 +13,7 @@ import time
 from flask import Blueprint, Response, abort, current_app, request
 
 from bot.channels.budget import answer_within
+from bot.metrics import counted_callback
 from bot.channels.crypto import CryptoError, MessageCrypto
 from bot.channels.wechat import TEXT_REPLY_BYTES, to_message
 from bot.channels.wechat_xml import XMLError, parse, render_envelope, render_reply
@@ -57,7 +58,8 @@ def verify():
 
 
 @blueprint.post("/wecom")
-def receive():
+@counted_callback("wecom")
+def receive(outcome: dict[str, str]):
     """One message or event from a WeCom member; an encrypted passive reply or an empty 200."""
     args = request.args
     crypto = _crypto()
@@ -82,19 +84,25 @@ def receive():
     key = "wecom:" + (fields.get("MsgId") or f"{message.user_id}:{fields.get('CreateTime', '')}")
 
     def produce(session) -> tuple[str, Reply]:
+        outcome["outcome"] = "late"  # this attempt has the key: unless ready in time, the answer goes out later
         reply = bot.answer(message, TEXT_REPLY_BYTES, session=session)
+        outcome.update(command=reply.command, outcome=reply.outcome)
         if reply.empty:
             return "", reply
         return render_reply(message.user_id, fields.get("ToUserName", ""), reply, int(time.time())), reply
 
     api = current_app.extensions.get("rebot.wecom_api")
     send_later = (lambda reply: api.send_text(message.user_id, reply.text)) if api else None
+    outcome["outcome"] = "retry"  # unless this attempt is the first
     try:
         xml = answer_within(bot.db, key, produce, bot.config["wechat.reply_budget_seconds"],
                             bot.config["wechat.reply_wait_seconds"], send_later)
     except Exception:
+        outcome["outcome"] = "error"
         log.exception("wecom: could not answer a message (msg_type=%s)", fields.get("MsgType"))
         xml = render_reply(message.user_id, fields.get("ToUserName", ""), bot.apology(message), int(time.time()))
+    if outcome["outcome"] == "retry":
+        bot.metrics.retry("wecom")
     if not xml:
         return Response("", mimetype="text/plain")  # WeCom: an empty 200 means "no passive reply"
     reply_ts, reply_nonce = str(int(time.time())), secrets.token_hex(8)

@@ -1,0 +1,1 @@
+"""Market data ingestion: sources → fetchers → extraction → checked storage (see README)."""

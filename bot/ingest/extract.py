@@ -22,11 +22,12 @@ _MULTIPLIERS = {"million": 1_000_000, "mln": 1_000_000, "mn": 1_000_000, "thousa
 _UNIT = r"""
     (?P<cny>(?:元|yuan|rmb|cny)\s*(?:/|per\s+|a\s+)\s*(?:metric\s+)?
         (?P<per>吨|公斤|千克|kilograms?|kg|tonnes?|tons?|mt|t)(?![a-z]))
-  | (?P<usd>(?:usd|us\$|dollars?)\s*(?:/|per\s+|a\s+)\s*(?:kilograms?|kg|公斤|千克)(?![a-z]))
+  | (?P<usd>(?:usd|us\$|dollars?|美元)\s*(?:/|per\s+|a\s+)\s*(?:kilograms?|kg|公斤|千克)(?![a-z]))
   | (?P<perkg>(?:/|per\s+|a\s+)\s*(?:kilograms?|kg)(?![a-z]))
+  | (?P<pert>(?:/|per\s+|a\s+)\s*(?:metric\s+)?(?:tonnes?|tons?|mt|t)(?![a-z]))
 """
 _AMOUNT = re.compile(rf"""
-    (?P<cur>us\$|\$)?\s*(?<![\d.,])(?P<a>{_NUM})(?:\s*(?P<ma>{_MULT}))?
+    (?:(?P<cur>us\$|\$)|(?P<cny_cur>\b(?:rmb|cny)\b|¥))?\s*(?<![\d.,])(?P<a>{_NUM})(?:\s*(?P<ma>{_MULT}))?
     (?:\s*(?P<sep>-|–|—|~|to|至|到)\s*(?:us\$|\$)?\s*(?P<b>{_NUM})(?:\s*(?P<mb>{_MULT}))?)?
     (?:\s*(?P<unit>{_UNIT}))?
 """, re.I | re.X)
@@ -317,6 +318,8 @@ def _amount(match: re.Match, offset: int) -> _Amount:
         unit = "yuan/kg" if match.group("per").lower() in ("公斤", "千克", "kg", "kilogram", "kilograms") else "yuan/t"
     elif match.group("usd") or (match.group("perkg") and match.group("cur")):
         unit = "usd/kg"
+    elif match.group("cny_cur") and (match.group("perkg") or match.group("pert")):
+        unit = "yuan/kg" if match.group("perkg") else "yuan/t"  # "RMB 7,050 per kg", "¥449,000/t"
     text = match.group(0).strip()
     return _Amount(
         start=offset + (len(match.group(0)) - len(match.group(0).lstrip())),

@@ -240,8 +240,8 @@ def fetch_price_table(ctx: Context) -> Harvest:
     if page.not_modified:
         return harvest
     soup = _soup(page)
-    stated = soup.select_one(ctx.source.options.get("selectors", {}).get("date", "")) \
-        if ctx.source.options.get("selectors", {}).get("date") else None
+    date_css = ctx.source.options.get("selectors", {}).get("date")
+    stated = select_first(soup, date_css) if date_css else None
     day = find_date(_text(stated) if stated is not None else _text(soup.title) + " " + _text(soup.body)) or ctx.today
     for table in soup.select(ctx.source.selector("table")):
         rows = [[_text(cell) for cell in row.find_all(["th", "td"])] for row in table.find_all("tr")]

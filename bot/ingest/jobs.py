@@ -41,6 +41,15 @@ class RunResult:
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def outcome(self) -> str:
+        """For the metrics: error, not_modified, partial (stored, with problems) or ok."""
+        if self.error:
+            return "error"
+        if self.not_modified:
+            return "not_modified"
+        return "partial" if self.problems else "ok"
+
     def describe(self) -> str:
         if self.error:
             return f"{self.source}: FAILED: {self.error}"
@@ -156,4 +165,7 @@ def source_jobs(config: Config) -> list:
 
 
 def _run_job(bot, source: SourceConfig) -> RunResult:
-    return run_source(bot.db, bot.config, source)
+    result = run_source(bot.db, bot.config, source)
+    log.log(logging.INFO if result.ok else logging.WARNING, "%s", result.describe())
+    bot.metrics.fetch(source.name, result.outcome)
+    return result

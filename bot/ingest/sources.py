@@ -157,13 +157,13 @@ def _selector_errors(at: str, kind: str, selectors: dict) -> list[str]:
 
 
 def cron_problem(expression: str, timezone: str = "UTC") -> str | None:
-    """Why `expression` is not a five-field cron expression, or None."""
-    from apscheduler.triggers.cron import CronTrigger
+    """Why `expression` is not a five-field crontab line, or None."""
+    from bot.cron import trigger
 
-    if len(expression.split()) != 5:
-        return f"{expression!r} must have five fields: minute hour day month day-of-week (e.g. '0 18 * * 1-5')"
     try:
-        CronTrigger.from_crontab(expression, timezone=timezone)
+        trigger(expression, timezone)
     except (ValueError, TypeError) as exc:
+        if "five fields" in str(exc):
+            return str(exc)
         return f"{expression!r} is not a valid cron expression: {exc}"
     return None

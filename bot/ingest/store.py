@@ -43,6 +43,7 @@ def store_quotes(session: Session, quotes: list[Quote], source: str, *,
     units = {code: unit for code, unit in session.execute(select(Product.code, Product.unit))}
     bounds = {e["code"]: tuple(Decimal(b) for b in e["bounds"]) for e in load_catalog() if e.get("bounds")}
     limit = Decimal(str(max_jump_pct))
+    batch: dict[tuple[str, date, str], tuple[Decimal, Decimal]] = {}
     for quote in quotes:
         day = quote.date or default_date
         problem = _unusable(quote, day, units)
@@ -51,6 +52,11 @@ def store_quotes(session: Session, quotes: list[Quote], source: str, *,
             log.warning("source %s: quote of %s rejected: %s", source, quote.product, problem)
             continue
         low, high, unit = _normalised(quote, units[quote.product])
+        first = batch.setdefault((quote.product, day, unit), (low, high))
+        if first != (low, high):  # a report stating one product twice, differently: keep the first figure
+            result.rejected.append((quote, f"{low:,.0f}–{high:,.0f} contradicts {first[0]:,.0f}–{first[1]:,.0f} "
+                                           "stated earlier in the same fetch"))
+            continue
         existing = session.scalars(select(PriceQuote).where(
             PriceQuote.product_code == quote.product, PriceQuote.date == day,
             PriceQuote.source == source, PriceQuote.unit == unit)).first()

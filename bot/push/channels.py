@@ -105,7 +105,7 @@ class WeChatChannel:
 
     def _template(self, openid: str, content: Content) -> None:
         self.client.send_template(openid, self.template_id, content.template_fields,
-                                  self.config["push.wechat.template_url"])
+                                  self.config["push.wechat.template_url"] or content.url)
 
 
 class WeComChannel:
@@ -142,9 +142,9 @@ class RobotChannel:
     batch = 1
     idempotent = False
 
-    def __init__(self, config: Config, http: Http, window: float = 60.0):
+    def __init__(self, config: Config, http: Http):
         per_minute = config["push.robot.per_minute"]
-        self.robots = {r["name"]: RobotClient(r["name"], r["webhook"], http, per_minute, window)
+        self.robots = {r["name"]: RobotClient(r["name"], r["webhook"], http, per_minute)
                        for r in config["robots"]}
 
     def send(self, content: Content, recipients: list[str]) -> dict[str, Outcome]:

@@ -9,6 +9,7 @@ import jinja2
 from sqlalchemy.orm import Session
 
 from bot.config import Config
+from bot.links import summary_page
 from bot.market.catalog import Catalog
 from bot.market.quotes import build_summary, last_trading_day
 from bot.render import Renderer, fit_bytes
@@ -30,6 +31,7 @@ class Content:
     text: str  # ≤ 2048 bytes
     markdown: str  # ≤ 4096 bytes
     template_fields: dict[str, str]
+    url: str = ""  # the day's summary page (public_base_url), for a template message to open
 
 
 class DailyContent:
@@ -47,7 +49,7 @@ class DailyContent:
     def products_of(self, codes: list[str] | None) -> tuple[str, ...]:
         """A subscriber's followed products that exist, else the default set (as a cache key)."""
         codes = [c for c in (codes or []) if c in self.catalog.by_code] or self.config["default_products"]
-        return tuple(c for c in codes if c in self.catalog.by_code)
+        return tuple(dict.fromkeys(c for c in codes if c in self.catalog.by_code))  # known, once each, in order
 
     def for_subscriber(self, codes: list[str] | None, language: str | None) -> Content:
         language = language if language in ("zh", "en") else self.config["language"]
@@ -56,7 +58,8 @@ class DailyContent:
     def _render(self, codes: tuple[str, ...], language: str) -> Content:
         products = [self.catalog.by_code[c] for c in codes]
         summary = build_summary(self.session, products, self.day, self.config["push.news_count"])
-        data = {"summary": summary, "last_trading_day": last_trading_day(self.day)}
+        page = summary_page(self.config, self.day, language)
+        data = {"summary": summary, "last_trading_day": last_trading_day(self.day), "page": page}
         text = self.renderer.text("summary", language, **data)
         markdown = self.renderer.env.get_template(f"push/daily.md.{language}.j2").render(lang=language, **data)
         title, _, body = text.partition("\n")
@@ -66,4 +69,4 @@ class DailyContent:
         fields = {name: fit_bytes(t.render(**values).strip(), TEMPLATE_VALUE_BYTES)
                   for name, t in self.field_templates.items()}
         return Content(f"daily-{self.day}", language, title, fit_bytes(text, TEXT_BYTES), fit_bytes(markdown.strip(), MARKDOWN_BYTES),
-                       fields)
+                       fields, page)

@@ -11,10 +11,11 @@ How "exactly once" holds:
 from __future__ import annotations
 
 import logging
+import queue
 import random
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Callable
@@ -60,6 +61,67 @@ class _Result:
     tries: int
 
 
+class _SendingMarker:
+    """Marks rows `sending` for the worker threads, many calls' rows in one transaction (group commit).
+
+    Each worker still waits until its rows are committed as `sending` before it calls the API; the
+    writer thread commits whatever the workers asked for meanwhile in one go, so eight workers cost
+    one database write, not eight competing ones."""
+
+    def __init__(self, db, owner: str):
+        self.db, self.owner = db, owner
+        self.requests: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._write, name="push-ledger", daemon=True)
+
+    def __enter__(self) -> "_SendingMarker":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.requests.put(None)
+        self.thread.join()
+
+    def mark(self, ids: list[int]) -> set[int]:
+        done, out = threading.Event(), {}
+        self.requests.put((ids, done, out))
+        done.wait()
+        if "error" in out:
+            raise out["error"]
+        return out["mine"]
+
+    def _write(self) -> None:
+        while True:
+            first = self.requests.get()
+            if first is None:
+                return
+            group = [first]
+            while True:
+                try:
+                    more = self.requests.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self.requests.put(None)  # stop after this group
+                    break
+                group.append(more)
+            ids = [i for item in group for i in item[0]]
+            try:
+                with self.db.session() as session:
+                    changed = session.execute(
+                        update(Delivery).where(Delivery.id.in_(ids), Delivery.status == "queued",
+                                               Delivery.claimed_by == self.owner)
+                        .values(status="sending", attempts=Delivery.attempts + 1, updated_at=utcnow())).rowcount
+                    mine = set(ids) if changed == len(ids) else set(session.scalars(select(Delivery.id).where(
+                        Delivery.id.in_(ids), Delivery.status == "sending", Delivery.claimed_by == self.owner)))
+                for item in group:
+                    item[2]["mine"] = mine
+            except Exception as exc:  # the workers re-raise it
+                for item in group:
+                    item[2]["error"] = exc
+            for item in group:
+                item[1].set()
+
+
 class DailyPush:
     """Runs (or resumes) the daily summary push of a date for every channel the config enables."""
 
@@ -87,6 +149,10 @@ class DailyPush:
             report.status, report.reason = "busy", "another process is running this push"
             return report
         try:
+            with self.db.session() as session:  # another process may have finished it while we waited
+                finished = session.get(PushRun, run.id).status == "done"
+            if finished and not (retry_failed or retry_unknown):
+                return self._report(run)
             sent_now = self._work(run, lease, retry_failed, retry_unknown)
         finally:
             leases.release(self.db, lease, self.owner)
@@ -194,38 +260,50 @@ class DailyPush:
             index_elements=["run_id", "channel", "recipient"]), rows)
 
     def _send_all(self, run: PushRun, lease: str) -> int:
-        # A claim holds at least one full call of every channel (1000 WeCom members).
-        batch = max([self.config["push.batch_size"], *(c.batch for c in self.channels.values())])
+        # A claim holds a few full calls of every channel (1000 WeCom members each), so they run in parallel.
+        batch = max([self.config["push.batch_size"], *(4 * c.batch for c in self.channels.values())])
         sent = settled = 0
         renewed, lost = time.monotonic(), False
-        with self.db.session() as content_session, \
+        self._marker = _SendingMarker(self.db, self.owner)
+        with self.db.session() as content_session, self._marker, \
                 ThreadPoolExecutor(self.config["push.workers"], thread_name_prefix="push") as pool:
             content = DailyContent(self.config, content_session, self.bot.catalog(), run.run_date,
                                    self.bot.router.renderer)
+            done: queue.Queue = queue.Queue()
+            outstanding, exhausted, buffered = 0, False, []
+            flushed = logged = time.monotonic()
             while True:
-                active = [c for c in self.channels if c not in self.stopped]
-                claimed = self._claim(run, active, batch) if active else []
-                if not claimed:
+                # Claim the next rows before the workers run dry, so no worker idles at a claim boundary.
+                if not (exhausted or lost) and outstanding <= 2 * self.config["push.workers"]:
+                    active = [c for c in self.channels if c not in self.stopped]
+                    claimed = self._claim(run, active, batch) if active else []
+                    exhausted = not claimed
+                    for channel, body, chunk in self._tasks(claimed, content):
+                        pool.submit(self._deliver_counted, channel, body, chunk).add_done_callback(done.put)
+                        outstanding += 1
+                if outstanding == 0 and not buffered:
                     break
-                tasks = self._tasks(claimed, content)
-                pending = {pool.submit(self._deliver, channel, body, chunk) for channel, body, chunk in tasks}
-                buffered: list[_Result] = []
-                flushed = time.monotonic()
-                while pending:
-                    done, pending = wait(pending, timeout=FLUSH_EVERY, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        buffered.extend(future.result())
-                    if buffered and (not pending or time.monotonic() - flushed >= FLUSH_EVERY):
-                        sent += self._record(buffered)
-                        settled += len(buffered)
-                        buffered, flushed = [], time.monotonic()
-                    if time.monotonic() - renewed > self.lease_seconds / 3:
-                        lost = not leases.acquire(self.db, lease, self.owner, self.lease_seconds)
-                        renewed = time.monotonic()
-                log.info("push %s: %d settled so far (%d sent)", run.run_date, settled, sent)
-                if lost:
-                    log.error("push %s: lost the run's lease to another process; stopping", run.run_date)
-                    break
+                try:
+                    future = done.get(timeout=FLUSH_EVERY) if outstanding else None
+                except queue.Empty:
+                    future = None
+                if future is not None:
+                    outstanding -= 1
+                    buffered.extend(future.result())
+                now = time.monotonic()
+                if buffered and (outstanding == 0 or now - flushed >= FLUSH_EVERY):
+                    sent += self._record(buffered)
+                    settled += len(buffered)
+                    buffered, flushed = [], now
+                if now - renewed > self.lease_seconds / 3:
+                    lost = not leases.acquire(self.db, lease, self.owner, self.lease_seconds)
+                    renewed = now
+                    if lost:
+                        log.error("push %s: lost the run's lease to another process; stopping", run.run_date)
+                if now - logged > 10:
+                    log.info("push %s: %d settled so far (%d sent)", run.run_date, settled, sent)
+                    logged = now
+            log.info("push %s: %d settled (%d sent)", run.run_date, settled, sent)
         return sent
 
     def _claim(self, run: PushRun, channels: list[str], batch: int) -> list:
@@ -250,16 +328,7 @@ class DailyPush:
 
     def _mark_sending(self, rows: list) -> list:
         """Durably mark the rows of one call `sending` before the call: after a crash they are `unknown`."""
-        ids = [r.id for r in rows]
-        with self.db.session() as session:
-            changed = session.execute(
-                update(Delivery).where(Delivery.id.in_(ids), Delivery.status == "queued",
-                                       Delivery.claimed_by == self.owner)
-                .values(status="sending", attempts=Delivery.attempts + 1, updated_at=utcnow())).rowcount
-            if changed == len(ids):
-                return rows
-            mine = set(session.scalars(select(Delivery.id).where(
-                Delivery.id.in_(ids), Delivery.status == "sending", Delivery.claimed_by == self.owner)))
+        mine = self._marker.mark([r.id for r in rows])
         return [r for r in rows if r.id in mine]
 
     def _tasks(self, claimed: list, content: DailyContent) -> list[tuple[Channel, Content, list]]:
@@ -273,6 +342,17 @@ class DailyPush:
             channel = self.channels[name]
             tasks += [(channel, body, rows[i:i + channel.batch]) for i in range(0, len(rows), channel.batch)]
         return tasks
+
+    def _deliver_counted(self, channel: Channel, content: Content, rows: list) -> list[_Result]:
+        """`_deliver`, counted in the metrics: each recipient a call reached or failed for (not the rows left queued)."""
+        results = self._deliver(channel, content, rows)
+        for result in results:
+            outcome = result.outcome
+            if outcome.status == "sent":
+                self.bot.metrics.push(channel.name, True)
+            elif outcome.status != "queued" or outcome.code is not None:
+                self.bot.metrics.push(channel.name, False, outcome.code if outcome.code is not None else outcome.status)
+        return results
 
     def _deliver(self, channel: Channel, content: Content, rows: list) -> list[_Result]:
         """Send one call's worth, retrying transient failures with exponential backoff and jitter."""

@@ -13,9 +13,8 @@ from typing import Callable, Iterable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
-from apscheduler.triggers.cron import CronTrigger
 
-from bot import leases
+from bot import cron, leases
 from bot.config import Config
 
 log = logging.getLogger(__name__)
@@ -57,7 +56,7 @@ def build_scheduler(bot, blocking: bool = False, extra: Iterable[ScheduledJob] =
     scheduler = kind(timezone=config.zone, job_defaults={
         "coalesce": True, "max_instances": 1, "misfire_grace_time": config["push.daily.misfire_grace_seconds"]})
     for job in jobs(config, extra):
-        scheduler.add_job(run_once, CronTrigger.from_crontab(job.cron, timezone=config.zone), args=(bot, job),
+        scheduler.add_job(run_once, cron.trigger(job.cron, config.zone), args=(bot, job),
                           id=job.id, name=job.id, replace_existing=True)
     return scheduler
 
