@@ -378,7 +378,9 @@ def test_latest_price_table_and_product_history_chart(admin):
     table = admin.get("/admin/prices").get_data(as_text=True)
     assert "/admin/prices/PrNd-oxide" in table and "2025-06-11" in table and "449,000" in table
     page = admin.get("/admin/prices/PrNd-oxide").get_data(as_text=True)
-    assert "<svg" in page and "<polyline" in page and "2025-06-11" in page
+    assert '<img src="/admin/prices/PrNd-oxide/chart.png"' in page and "2025-06-11" in page
+    chart = admin.get("/admin/prices/PrNd-oxide/chart.png")
+    assert chart.status_code == 200 and chart.mimetype == "image/png" and chart.data.startswith(b"\x89PNG")
     assert admin.get("/admin/prices/Unobtainium").status_code == 404
 
 

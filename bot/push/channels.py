@@ -78,11 +78,14 @@ class WeChatChannel:
         if self.mode == "mass" and not config["push.wechat.mass_tag_id"]:
             raise ConfigError(["push.wechat.mass_tag_id: required when push.wechat.mode is mass (the tag to send to)"])
 
-    def send(self, content: Content, recipients: list[str]) -> dict[str, Outcome]:
+    def send(self, content: Content, recipients: list[str], personal: bool = False) -> dict[str, Outcome]:
+        """`personal`: a message for this follower alone (an alert), never a mass send."""
         (recipient,) = recipients
         self.limit.wait()
         try:
-            if self.mode == "mass":
+            if self.mode == "mass" and personal:
+                self._custom(recipient, content)
+            elif self.mode == "mass":
                 tag = int(recipient.removeprefix("tag:"))
                 self.client.mass_send_text(tag, content.text, f"rebot-{content.key}-{tag}")
             elif self.mode == "custom":
