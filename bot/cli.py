@@ -135,9 +135,10 @@ def serve(env: Env, host: str | None, port: int | None, no_scheduler: bool):
     click.echo(f"  Admin console: {base}/admin/ (first user: rebot admin add-user NAME --password-stdin)")
     click.echo('  Chat without WeChat: rebot chat "price PrNd"   (or `rebot chat` for a session)')
     if not no_scheduler:
+        from bot.leader import lead
         from bot.push.scheduler import build_scheduler
 
-        build_scheduler(bot).start()
+        lead(bot, build_scheduler(bot))  # jobs fire here unless another scheduler process leads
         click.echo(f"  Scheduler: daily push at '{config['push.daily.cron']}' ({config['timezone']})")
     run_simple(host, port, app, threaded=True, use_reloader=False)
 
@@ -209,6 +210,7 @@ from bot.cli_ingest import register as register_ingest  # noqa: E402
 from bot.cli_menu import menu  # noqa: E402
 from bot.cli_push import push, scheduler  # noqa: E402
 from bot.cli_qrcode import qrcode  # noqa: E402
+from bot.cli_worker import worker  # noqa: E402
 
 main.add_command(admin)
 main.add_command(subscribers)
@@ -217,3 +219,4 @@ main.add_command(scheduler)
 register_ingest(main)
 main.add_command(menu)
 main.add_command(qrcode)
+main.add_command(worker)

@@ -25,7 +25,8 @@ def push():
 def daily(env: Env, dry_run: bool, day: str | None, retry_failed: bool, retry_unknown: bool):
     """Send today's summary now (or resume today's run: only what was not sent goes out)."""
     from bot.config import ConfigError
-    from bot.push.run import DailyPush, dry_run as show
+    from bot.push.run import dry_run as show
+    from bot.worker import daily_push
 
     try:
         when = date.fromisoformat(day) if day else None
@@ -37,7 +38,7 @@ def daily(env: Env, dry_run: bool, day: str | None, retry_failed: bool, retry_un
         if dry_run:
             show(bot, when, click.echo)
             return
-        report = DailyPush(bot).run(when, retry_failed=retry_failed, retry_unknown=retry_unknown)
+        report = daily_push(bot).run(when, retry_failed=retry_failed, retry_unknown=retry_unknown)
     except ConfigError as err:
         click.echo(str(err), err=True)
         sys.exit(2)
@@ -49,19 +50,29 @@ def daily(env: Env, dry_run: bool, day: str | None, retry_failed: bool, retry_un
 @click.command()
 @pass_env
 def scheduler(env: Env):
-    """Run the scheduled jobs (the daily push …) alone, without the web server."""
+    """Run the scheduled jobs (the daily push …) alone, without the web server.
+
+    Run several for safety: one leads and fires the jobs, the others take over if it dies."""
+    import signal
+    import threading
+
+    from bot.leader import lead
     from bot.push.scheduler import build_scheduler
 
     bot = env.bot
     prepare(bot)
-    sched = build_scheduler(bot, blocking=True)
+    sched = build_scheduler(bot)
     for job in sched.get_jobs():
         click.echo(f"job {job.id}: {job.trigger}")
-    click.echo(f"scheduler running in {env.config['timezone']} (Ctrl-C to stop)")
-    try:
-        sched.start()
-    except (KeyboardInterrupt, SystemExit):
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    leadership = lead(bot, sched)
+    click.echo(f"scheduler running in {env.config['timezone']} (Ctrl-C to stop); jobs fire in the leading process")
+    while not stop.wait(1):
         pass
+    leadership.stop()
+    sched.shutdown(wait=False)
 
 
 @push.command("status")

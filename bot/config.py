@@ -74,6 +74,12 @@ def _base_url(value: Any) -> str | None:
     return None
 
 
+def _redis_url(value: Any) -> str | None:
+    if value and not str(value).startswith(("redis://", "rediss://", "unix://")):
+        return f"must be empty or a Redis URL (redis://host:6379/0, rediss://…, unix://…), not {value!r}"
+    return None
+
+
 def _positive(value: Any) -> str | None:
     return None if value > 0 else "must be greater than 0"
 
@@ -165,6 +171,8 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "default_products": (list, ["PrNd-oxide", "PrNd-metal", "Dy-oxide", "DyFe", "Tb-oxide", "Tb-metal",
                                 "Er-oxide", "Ho-oxide", "Gd-oxide"], _product_codes),
     "public_base_url": (str, "", _base_url),
+    "redis_url": (str, "", _redis_url),  # optional: tokens, de-duplication and rate counters shared in Redis
+    "redis_prefix": (str, "rebot:", None),
     "server.host": (str, "127.0.0.1", None),
     "server.port": (int, 8000, _positive),
     "server.max_body_bytes": (int, 64 * 1024, _positive),
@@ -208,6 +216,10 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "push.wecom.duplicate_check_seconds": (int, 14400, _positive),
     "push.wecom.avoid_peak": (bool, True, None),
     "push.robot.per_minute": (int, 20, _positive),
+    "push.delivery": (str, "inline", _one_of("inline", "workers")),
+    "worker.claim_seconds": (int, 60, _positive),
+    "worker.idle_seconds": ((int, float), 2.0, _positive),
+    "scheduler.leader_seconds": (int, 30, _positive),
     "sources": (list, [], None),  # entries checked one by one in _cross_checks (bot.ingest.sources)
     "ingest.max_jump_pct": ((int, float), 15, _positive),
     "ingest.timeout": ((int, float), 10.0, _positive),
@@ -226,7 +238,7 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "charts.default_days": (int, 30, _positive),
 }
 SECRETS = {"wechat.token", "wechat.app_secret", "wechat.encoding_aes_key", "database_url",
-           "wecom.secret", "wecom.token", "wecom.encoding_aes_key", "robots"}
+           "wecom.secret", "wecom.token", "wecom.encoding_aes_key", "robots", "redis_url"}
 _KIND_NAMES = {str: "text (quote it in YAML if it looks like a number)", int: "a whole number", bool: "true or false",
                list: "a list", dict: "a mapping of keys to values", (int, float): "a number"}
 

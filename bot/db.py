@@ -20,6 +20,9 @@ class Database:
 
     def __init__(self, url: str):
         self.url = url
+        # bot.redis_store.Shared when `redis_url` is set (set by Bot): tokens, de-duplication and rate
+        # counters then live in Redis, shared by every process; None: the database does those jobs.
+        self.redis = None
         self.engine = _make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         dialect = self.engine.dialect
@@ -86,6 +89,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.redis is not None:
+            self.redis.close()
 
 
 def alembic_config(url: str):

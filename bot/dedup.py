@@ -27,9 +27,16 @@ def answer_once(db: Database, key: str, produce: Callable[[Session], str], wait_
 
     The claim is committed before the work starts, so a retry arriving on any worker while the first
     attempt still runs waits for its result (up to `wait_seconds`) instead of running it again; None
-    means the first attempt has not finished yet. The work and its stored result commit together.
+    means the first attempt has not finished yet. The work and its stored result commit together
+    (with Redis the claim and the result live there, stored right after the work commits).
     `on_claim(True)` is told that this attempt has the key, `on_claim(False)` that it is a repeat.
     """
+    if db.redis is not None:
+        def work() -> str:
+            with db.session() as session:
+                return produce(session)
+
+        return db.redis.answer_once(key, work, wait_seconds, on_claim)
     try:
         with db.engine.begin() as conn:
             conn.execute(_INSERT, {"key": key, "state": "running", "created_at": utcnow()})
@@ -59,7 +66,9 @@ def record_once(db: Database, key: str, result: str, wait_seconds: float,
 
     `also(cursor)` runs in the same transaction. Returns the answer that stands: `result`, or the one an
     earlier attempt stored (None while that attempt still runs). The hot path: plain DB-API (`conn` from
-    `db.raw()`, or one of its own), one commit."""
+    `db.raw()`, or one of its own), one commit (with Redis: one SET NX, and the database only for `also`)."""
+    if db.redis is not None:
+        return db.redis.record_once(key, result, wait_seconds, (lambda: _also(db, also, conn)) if also else None)
     if conn is None:
         with db.raw() as own:
             return record_once(db, key, result, wait_seconds, also, own)
@@ -73,6 +82,15 @@ def record_once(db: Database, key: str, result: str, wait_seconds: float,
     except db.IntegrityError:
         conn.rollback()
         return _wait_for(db, key, wait_seconds)
+
+
+def _also(db: Database, also: Callable[[Any], None], conn=None) -> None:
+    """Run `also(cursor)` in a transaction of its own (on `conn` if given)."""
+    if conn is None:
+        with db.raw() as own:
+            return _also(db, also, own)
+    also(conn.cursor())
+    conn.commit()
 
 
 def _wait_for(db: Database, key: str, wait_seconds: float) -> str | None:

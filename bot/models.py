@@ -6,7 +6,7 @@ from decimal import Decimal
 from itertools import chain
 
 from sqlalchemy import (JSON, Date, DateTime, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, event,
-                        false, select, update)
+                        false, select, text, update)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 
@@ -225,6 +225,9 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("run_id", "channel", "recipient", name="uq_delivery_run_recipient"),
         Index("ix_delivery_run_status", "run_id", "status"),
+        # What push workers claim, in id order: the queued rows alone (bot/worker.py).
+        Index("ix_delivery_queued", "run_id", "id", postgresql_where=text("status = 'queued'"),
+              sqlite_where=text("status = 'queued'")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -27,6 +27,10 @@ class Bot:
     def __init__(self, config: Config, clock: Callable[[], datetime] | None = None):
         self.config = config
         self.db = Database(config["database_url"])
+        if config["redis_url"]:
+            from bot.redis_store import Shared
+
+            self.db.redis = Shared(config["redis_url"], config["redis_prefix"])
         self.router = Router(config)
         alerts.configure(self.db, config, self.router.renderer)
         self.clock = clock or (lambda: datetime.now(config.zone))

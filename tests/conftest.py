@@ -72,6 +72,18 @@ def db_url(tmp_path, template_db):
     _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture
+def empty_db_url(tmp_path):
+    """The URL of an empty database (no tables): a new SQLite file, or a new PostgreSQL database."""
+    if not TEST_DATABASE_URL:
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    name = f"rebot_e_{RUN}_{next(_counter)}"
+    _pg_admin(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
+    yield _pg_url(name)
+    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def _pg_url(database: str) -> str:
     return make_url(TEST_DATABASE_URL).set(database=database).render_as_string(hide_password=False)
 
@@ -122,3 +134,28 @@ def emulator():
     emu = Emulator().start()
     yield emu
     emu.stop()
+
+
+# Redis for the tests that share state through it; each test gets its own key prefix, removed afterwards.
+TEST_REDIS_URL = os.environ.get("REBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def redis_settings():
+    """{"redis_url", "redis_prefix"} for this test; skipped (with the reason) when Redis does not answer."""
+    import uuid
+
+    import redis
+
+    client = redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=1, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        client.close()
+        pytest.skip(f"Redis is not answering at {TEST_REDIS_URL}: {type(exc).__name__}")
+    prefix = f"rebot-test:{uuid.uuid4().hex[:12]}:"
+    yield {"redis_url": TEST_REDIS_URL, "redis_prefix": prefix}
+    keys = list(client.scan_iter(prefix + "*"))
+    if keys:
+        client.delete(*keys)
+    client.close()

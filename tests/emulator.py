@@ -83,6 +83,7 @@ class Emulator:
         self.robot_window = 60.0  # seconds; 20 messages per window per robot
         self.robot_limit = 20
         self.robot_times: dict[str, deque[float]] = defaultdict(deque)
+        self.latency = 0.0  # seconds every call waits, like a round trip to Tencent (bench/workers.py)
         self._ids = itertools.count(1000)
         self._server = None
         self._thread = None
@@ -200,6 +201,8 @@ class Emulator:
                     fault.times -= 1
                     if fault.times <= 0:
                         queue.popleft()
+            if self.latency:
+                time.sleep(self.latency)
             if fault is None:
                 return None
             if fault.delay:

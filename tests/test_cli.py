@@ -32,7 +32,7 @@ def test_help_lists_every_command(rebot):
     assert result.returncode == 0
     listed = re.findall(r"^  (\S+)", result.stdout.split("Commands:")[1], re.M)
     assert listed == ["admin", "chat", "check-config", "db", "demo", "extract", "fetch", "menu", "push", "qrcode",
-                      "scheduler", "serve", "sources", "subscribers"]
+                      "scheduler", "serve", "sources", "subscribers", "worker"]
 
 
 def test_chat_on_an_empty_database_prepares_it_and_answers(rebot, tmp_path):

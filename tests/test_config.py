@@ -261,3 +261,13 @@ def test_robots_from_the_environment_as_yaml():
     config = build_config({}, environ={"REBOT_ROBOTS": "[{name: desk, webhook: 'https://x/y?key=k'}]"})
     assert config["robots"] == [{"name": "desk", "webhook": "https://x/y?key=k"}]
     assert config.redacted()["robots"] == "***"  # the webhook key is a secret
+
+
+def test_the_operators_guide_lists_every_environment_variable():
+    from pathlib import Path
+
+    from bot.config import SCHEMA, env_name
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "operations.md").read_text(encoding="utf-8")
+    missing = [env_name(key) for key in SCHEMA if f"`{env_name(key)}`" not in guide]
+    assert not missing, f"add these to docs/operations.md § 9 (Every environment variable): {missing}"

@@ -1,4 +1,5 @@
-"""Schema migrations: from empty to head, and the revision the fast start-up check expects."""
+"""Schema migrations: from empty to head (SQLite, and PostgreSQL under make test-pg), and the revision
+the fast start-up check expects."""
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
@@ -11,8 +12,8 @@ def test_schema_revision_constant_is_alembic_head():
     assert script.get_current_head() == SCHEMA_REVISION
 
 
-def test_upgrade_from_empty_creates_every_model_table(tmp_path):
-    db = Database(f"sqlite:///{tmp_path / 'empty.db'}")
+def test_upgrade_from_empty_creates_every_model_table(empty_db_url):
+    db = Database(empty_db_url)
     assert db.revision() is None
     db.ensure_schema()
     assert db.revision() == SCHEMA_REVISION
@@ -22,11 +23,11 @@ def test_upgrade_from_empty_creates_every_model_table(tmp_path):
     db.dispose()
 
 
-def test_migrated_schema_matches_the_models(tmp_path):
+def test_migrated_schema_matches_the_models(empty_db_url):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    db = Database(f"sqlite:///{tmp_path / 'm.db'}")
+    db = Database(empty_db_url)
     db.upgrade()
     with db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)

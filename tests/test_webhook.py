@@ -17,6 +17,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -456,11 +457,18 @@ def server(db_url, tmp_path):
     """gunicorn with 2 worker processes (3 threads each) on this test's database; killed afterwards.
 
     Yields (base URL, path of its log)."""
+    with gunicorn(db_url, tmp_path) as running:
+        yield running
+
+
+@contextmanager
+def gunicorn(db_url, tmp_path, name: str = "gunicorn", **env_extra):
+    """A gunicorn (2 workers × 3 threads) on `db_url` with REBOT_* variables `env_extra`; (base URL, log)."""
     port = free_port()
-    log_path = tmp_path / "gunicorn.log"
+    log_path = tmp_path / f"{name}.log"
     log_file = log_path.open("wb")
     env = {k: v for k, v in os.environ.items() if not k.startswith("REBOT_")}
-    env.update(REBOT_DATABASE_URL=db_url, REBOT_WECHAT_TOKEN=TOKEN, PYTHONPATH=str(REPO))
+    env.update(REBOT_DATABASE_URL=db_url, REBOT_WECHAT_TOKEN=TOKEN, PYTHONPATH=str(REPO), **env_extra)
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-w", "2", "--threads", "3", "-b", f"127.0.0.1:{port}",
          "--graceful-timeout", "1", "bot:create_app()"],

@@ -4,11 +4,11 @@ from __future__ import annotations
 from flask import Response, abort, g, jsonify, request
 from sqlalchemy import select
 
-from bot import subscribers as subs
 from bot import alerts
+from bot import subscribers as subs
 from bot.admin import pushes
 from bot.admin.source_pages import pending_count, source_rows
-from bot.admin.web import actor, blueprint, bot, db, done, page, t
+from bot.admin.web import actor, blueprint, bot, db, done, page
 from bot.audit import audit, recent
 from bot.charts import chart_data, render_png
 from bot.market import manual

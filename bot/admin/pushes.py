@@ -7,7 +7,6 @@ import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -74,12 +73,15 @@ def deliveries_of(session: Session, subscriber_id: int, limit: int = 30) -> list
 
 
 def next_runs(config, now: datetime, count: int = 3) -> list[tuple[str, datetime]]:
-    """The next fire times of the scheduled jobs (aware, in the configured time zone), soonest first."""
+    """The next fire times of the scheduled pushes (aware, in the configured time zone), soonest first."""
+    from bot.cron import trigger as cron_trigger
     from bot.push.scheduler import jobs
 
     found = []
     for job in jobs(config):
-        trigger = CronTrigger.from_crontab(job.cron, timezone=config.zone)
+        if not job.id.startswith("push."):  # not the fetches, nor the alerts' minute-by-minute delivery
+            continue
+        trigger = cron_trigger(job.cron, config.zone)
         when = now
         for _ in range(count):
             fire = trigger.get_next_fire_time(None, when)

@@ -108,7 +108,7 @@ class Http:
 
 
 class TokenStore:
-    """One access_token per API account for every process, kept in the database.
+    """One access_token per API account for every process, kept in the database (or Redis, see redis_url).
 
     A process reads the stored token (and caches it in memory); when it is due (5 minutes before
     expiry, or refused by the API) one process takes the lease `token:<name>` and fetches a new
@@ -134,13 +134,38 @@ class TokenStore:
         with self._mutex:
             if self._cached and self._cached[0] == token:
                 self._cached = None
+            if self.db.redis is not None:
+                self.db.redis.invalidate_token(self.name, token, INVALIDATED)
+                return
             with self.db.session() as session:
                 session.execute(update(AccessToken).where(AccessToken.name == self.name, AccessToken.token == token)
                                 .values(expires_at=INVALIDATED))
 
     def _stored(self) -> AccessToken | None:
+        if self.db.redis is not None:
+            found = self.db.redis.token(self.name)
+            return AccessToken(name=self.name, token=found[0], expires_at=found[1]) if found else None
         with self.db.session() as session:
             return session.get(AccessToken, self.name)
+
+    def _save(self, token: str, expires_at: datetime) -> None:
+        if self.db.redis is not None:
+            keep = int((expires_at - utcnow()).total_seconds()) + 3600
+            self.db.redis.save_token(self.name, token, expires_at, keep)
+            return
+        with self.db.session() as session:
+            session.merge(AccessToken(name=self.name, token=token, expires_at=expires_at, updated_at=utcnow()))
+
+    def _lock(self, owner: str, seconds: float) -> bool:
+        if self.db.redis is not None:
+            return self.db.redis.lock(f"token:{self.name}", owner, seconds)
+        return leases.acquire(self.db, f"token:{self.name}", owner, seconds)
+
+    def _unlock(self, owner: str) -> None:
+        if self.db.redis is not None:
+            self.db.redis.unlock(f"token:{self.name}", owner)
+        else:
+            leases.release(self.db, f"token:{self.name}", owner)
 
     def _refresh(self) -> str:
         owner = leases.new_owner()
@@ -151,7 +176,7 @@ class TokenStore:
             if row and row.expires_at - REFRESH_AHEAD > now:
                 self._cached = (row.token, row.expires_at)
                 return row.token
-            if leases.acquire(self.db, f"token:{self.name}", owner, self.wait_seconds + 15):
+            if self._lock(owner, self.wait_seconds + 15):
                 try:
                     row = self._stored()  # someone may have refreshed while we waited for the lease
                     if row and row.expires_at - REFRESH_AHEAD > utcnow():
@@ -159,14 +184,12 @@ class TokenStore:
                         return row.token
                     token, expires_in = self.fetch(bool(row and row.expires_at == INVALIDATED))
                     expires_at = utcnow() + timedelta(seconds=max(int(expires_in), 60))
-                    with self.db.session() as session:
-                        session.merge(AccessToken(name=self.name, token=token, expires_at=expires_at,
-                                                  updated_at=utcnow()))
+                    self._save(token, expires_at)
                     log.info("access token %s refreshed (valid %s s)", self.name, expires_in)
                     self._cached = (token, expires_at)
                     return token
                 finally:
-                    leases.release(self.db, f"token:{self.name}", owner)
+                    self._unlock(owner)
             if row and row.expires_at > now and row.expires_at != INVALIDATED:
                 return row.token  # still valid, another process is renewing it
             if time.monotonic() > deadline:

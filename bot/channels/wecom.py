@@ -87,9 +87,8 @@ def receive(outcome: dict[str, str]):
     api = current_app.extensions.get("rebot.wecom_api")
 
     def produce(session) -> tuple[str, Reply]:
-        reply = bot.answer(message, TEXT_REPLY_BYTES, session=session)
+        reply = attach_image(bot.db, api, bot.answer(message, TEXT_REPLY_BYTES, session=session), session)
         outcome.update(command=reply.command, outcome=reply.outcome)
-        reply = attach_image(bot.db, api, reply, session)
         if reply.empty:
             return "", reply
         return render_reply(message.user_id, fields.get("ToUserName", ""), reply, int(time.time())), reply
@@ -101,7 +100,6 @@ def receive(outcome: dict[str, str]):
             api.send_text(message.user_id, reply.text)
 
     outcome["outcome"] = "retry"  # unless this attempt is the first
-
     try:
         xml = answer_within(bot.db, key, produce, bot.config["wechat.reply_budget_seconds"],
                             bot.config["wechat.reply_wait_seconds"], send_later if api else None,

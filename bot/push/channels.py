@@ -175,4 +175,8 @@ def build_channels(config: Config, db: Database, workers: int | None = None) -> 
         channels["wecom"] = WeComChannel(config, WeComClient(config, db, Http(config["http.timeout_seconds"], pool)))
     if config["robots"]:
         channels["wecom_robot"] = RobotChannel(config, Http(config["http.timeout_seconds"], pool))
+    if db.redis is not None:  # one rate per API account over every push worker
+        for name in ("wechat", "wecom"):
+            if name in channels:
+                channels[name].limit = db.redis.rate_limiter(f"push:{name}", config[f"push.{name}.rate_per_second"])
     return channels

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from datetime import datetime, timedelta
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -34,9 +35,9 @@ def push_jobs(config: Config) -> list[ScheduledJob]:
 
 
 def run_daily_push(bot) -> None:
-    from bot.push.run import DailyPush
+    from bot.worker import daily_push
 
-    report = DailyPush(bot).run()
+    report = daily_push(bot).run()  # sent here, or queued for `rebot worker`s (push.delivery)
     log.info("daily push %s: %s %s", report.run_date, report.status, report.counts)
 
 
@@ -65,6 +66,13 @@ def run_once(bot, job: ScheduledJob) -> bool:
 
     The daily push is also safe without the lease (one run per date, one ledger row per recipient);
     the lease spares the second process the work and keeps other jobs from overlapping."""
+    from bot.leader import claim_slot, latest_slot
+
+    grace = timedelta(seconds=bot.config["push.daily.misfire_grace_seconds"])
+    slot = latest_slot(job.cron, bot.config.zone, datetime.now(bot.config.zone), grace)
+    if slot is not None and not claim_slot(bot.db, job.id, slot, grace + timedelta(days=1)):
+        log.info("job %s of %s was fired by another scheduler already", job.id, slot)
+        return False
     owner = leases.new_owner()
     name = f"job:{job.id}"
     if not leases.acquire(bot.db, name, owner, job.lease_seconds):

@@ -1,14 +1,14 @@
 """price alerts, their firings, cached chart media ids
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0008
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = "0007"
-down_revision = "0004"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,177 @@
+"""`rebot worker`: any number of processes, on any host, deliver the push ledger's queued rows.
+
+With `push.delivery: workers` a push (the scheduler's, or `rebot push daily`) only writes its ledger
+(QueuedPush); workers deliver it, with the same channels, retries and ledger states as the inline push:
+
+- a worker takes a run once its ledger is complete (nobody holds the run's lease) and claims a batch
+  of its queued rows: `FOR UPDATE SKIP LOCKED` on PostgreSQL, so concurrent claims skip each other's
+  rows; on SQLite the same single conditional UPDATE, made atomic by SQLite's one writer;
+- a claim is `claimed_by` = the worker and `updated_at` = when. A row goes `queued → sending` only
+  under its claimant's name (one conditional UPDATE), so a row is sent by one worker at most, whatever
+  the timing. A claim older than `worker.claim_seconds` is free again: a dead (or stuck) worker's
+  `queued` rows are claimed and sent by another, its `sending` rows (the call may have gone out)
+  become `unknown`, never re-sent unless an admin asks (`rebot push daily --retry-unknown`);
+- the worker that finds a run with nothing queued or in flight marks it done and tells the admins.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import timedelta
+from typing import Callable
+
+from sqlalchemy import exists, select, update
+
+from bot import leases
+from bot.channels.api import RECIPIENT_ERRORS
+from bot.models import Delivery, Lease, PushRun, Subscriber, utcnow
+from bot.push.channels import Channel
+from bot.push.run import DailyPush, RunReport
+
+log = logging.getLogger(__name__)
+
+RUN_LEASE = "push:run:{}"  # held by DailyPush.run while it fills (inline: sends) a run's ledger
+
+
+def daily_push(bot, channels: dict[str, Channel] | None = None) -> DailyPush:
+    """The daily push as `push.delivery` says: sent by this process, or queued for `rebot worker`s."""
+    kind = QueuedPush if bot.config["push.delivery"] == "workers" else DailyPush
+    return kind(bot, channels)
+
+
+class QueuedPush(DailyPush):
+    """The daily push that writes the ledger and leaves the sending to workers."""
+
+    def _work(self, run: PushRun, lease: str, retry_failed: bool, retry_unknown: bool) -> int:
+        with self.db.session() as session:
+            again = []
+            if retry_failed:
+                again.append((Delivery.status == "failed")
+                             & (Delivery.error_code.is_(None) | Delivery.error_code.not_in(RECIPIENT_ERRORS)))
+            if retry_unknown:
+                again.append(Delivery.status == "unknown")
+            for condition in again:
+                session.execute(update(Delivery).where(Delivery.run_id == run.id, condition)
+                                .values(status="queued", claimed_by="", updated_at=utcnow()))
+            session.execute(update(PushRun).where(PushRun.id == run.id)
+                            .values(status="running", reason="queued for rebot worker", finished_at=None))
+        self._fill_ledger(run)
+        with self.db.session() as session:  # nobody to send to: done now (workers finish only what they sent)
+            session.execute(update(PushRun).where(PushRun.id == run.id, ~exists().where(Delivery.run_id == run.id))
+                            .values(status="done", reason="", finished_at=utcnow()))
+        return 0
+
+    def _tell_admins(self, report: RunReport) -> None:
+        """Nothing yet: the worker that finishes the run reports it."""
+
+
+class Worker(DailyPush):
+    """Claims batches of queued deliveries of any running push and sends them (DailyPush's sending loop)."""
+
+    def __init__(self, bot, channels: dict[str, Channel] | None = None, sleep: Callable[[float], None] = time.sleep):
+        super().__init__(bot, channels, sleep)
+        self.claim_seconds = self.config["worker.claim_seconds"]
+        self.claimed = self.sent = 0
+
+    def run_forever(self, stop: threading.Event, once: bool = False) -> None:
+        """Deliver until `stop` is set (after the run in hand); with `once`, until nothing is left."""
+        while not stop.is_set():
+            if self.work_once():
+                continue
+            if once:
+                return
+            stop.wait(self.config["worker.idle_seconds"])
+
+    def work_once(self) -> int:
+        """Deliver what can be claimed of the running pushes; the number of rows claimed (0: nothing to do)."""
+        before = self.claimed
+        for run in self._ready_runs():
+            self._expire(run)
+            # A heartbeat of this worker that DailyPush's loop renews; the run's own lease stays free.
+            heartbeat = f"push:worker:{self.owner}"
+            leases.acquire(self.db, heartbeat, self.owner, self.lease_seconds)
+            try:
+                self.sent += self._send_all(run, heartbeat)
+            finally:
+                leases.release(self.db, heartbeat, self.owner)
+            if self.stopped:
+                self._stop_run(run)
+            self._finish(run)
+        return self.claimed - before
+
+    # ----- which runs, which rows ---------------------------------------------------------------------
+    def _ready_runs(self) -> list[PushRun]:
+        """Running pushes whose ledger is complete: no live lease (a process filling or sending it inline)."""
+        now = utcnow()
+        with self.db.session() as session:
+            runs = session.scalars(select(PushRun).where(PushRun.status == "running").order_by(PushRun.id)).all()
+            held = set(session.scalars(select(Lease.name).where(
+                Lease.name.in_([RUN_LEASE.format(r.id) for r in runs]), Lease.expires_at > now)))
+        return [r for r in runs if RUN_LEASE.format(r.id) not in held]
+
+    def _claim(self, run: PushRun, channels: list[str], batch: int) -> list:
+        """Reserve up to `batch` queued rows nobody holds: never claimed, given back, or held by a worker
+        that stopped before `worker.claim_seconds` (it cannot send them any more: its marking them
+        `sending` requires its own claim)."""
+        stale = utcnow() - timedelta(seconds=self.claim_seconds)
+        free = (Delivery.claimed_by == "") | (Delivery.updated_at < stale)
+        pick = (select(Delivery.id).where(Delivery.run_id == run.id, Delivery.status == "queued",
+                                          Delivery.channel.in_(channels), free)
+                .order_by(Delivery.id).limit(batch).with_for_update(skip_locked=True))  # no-op on SQLite
+        with self.db.session() as session:
+            ids = session.execute(
+                update(Delivery).where(Delivery.id.in_(pick.scalar_subquery()), Delivery.status == "queued", free)
+                .values(claimed_by=self.owner, updated_at=utcnow()).returning(Delivery.id)
+                .execution_options(synchronize_session=False)).scalars().all()
+            if not ids:
+                return []
+            rows = session.execute(
+                select(Delivery.id, Delivery.channel, Delivery.recipient, Delivery.subscriber_id,
+                       Subscriber.products, Subscriber.language)
+                .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
+                .where(Delivery.id.in_(ids), Delivery.claimed_by == self.owner)
+                .order_by(Delivery.id)).all()
+        self.claimed += len(rows)
+        return rows
+
+    def _expire(self, run: PushRun) -> None:
+        """Rows a dead worker left `sending`: they may have gone out, so `unknown` (as the ledger defines)."""
+        stale = utcnow() - timedelta(seconds=self.claim_seconds)
+        with self.db.session() as session:
+            lost = session.execute(
+                update(Delivery).where(Delivery.run_id == run.id, Delivery.status == "sending",
+                                       Delivery.updated_at < stale)
+                .values(status="unknown", error_message="the worker stopped during the call: may have been sent",
+                        updated_at=utcnow())
+                .execution_options(synchronize_session=False)).rowcount
+        if lost:
+            log.warning("push %s: %d deliveries were in flight when a worker died; marked unknown",
+                        run.run_date, lost)
+
+    # ----- the end of a run ---------------------------------------------------------------------------
+    def _stop_run(self, run: PushRun) -> None:
+        """A channel cannot go on (quota, refused token): the run stops until an admin resumes it."""
+        reason = "; ".join(f"{name}: {why}" for name, why in sorted(self.stopped.items()))
+        self.stopped.clear()  # the run's status keeps the workers off now; a resumed run starts afresh
+        with self.db.session() as session:
+            stopped = session.execute(update(PushRun).where(PushRun.id == run.id, PushRun.status == "running")
+                                      .values(status="stopped", reason=reason[:255], finished_at=utcnow())).rowcount
+        if stopped:
+            self._tell_admins(self._report(run))
+
+    def _finish(self, run: PushRun) -> None:
+        """Mark the run done when its ledger is complete and nothing is queued or in flight; only the worker
+        that does it reports."""
+        with self.db.session() as session:
+            rows = exists().where(Delivery.run_id == run.id)  # an empty run is finished by QueuedPush
+            left = exists().where(Delivery.run_id == run.id, Delivery.status.in_(("queued", "sending")))
+            filling = exists().where(Lease.name == RUN_LEASE.format(run.id), Lease.expires_at > utcnow())
+            done = session.execute(update(PushRun).where(PushRun.id == run.id, PushRun.status == "running",
+                                                         rows, ~left, ~filling)
+                                   .values(status="done", reason="", finished_at=utcnow())
+                                   .execution_options(synchronize_session=False)).rowcount
+        if done:
+            report = self._report(run)
+            log.info("push %s done: %s", run.run_date, report.counts)
+            self._tell_admins(report)
