@@ -7,7 +7,7 @@ PushRun (kind `alert:<id>`, the quote's date: unique, so an alert fires at most 
 with one queued Delivery; the alert is disarmed by a conditional UPDATE, so two processes storing
 quotes at once cannot both fire it. After the commit, the process that stored the quotes calls
 `deliver_pending`, which claims each queued alert delivery with a conditional UPDATE and sends it; a
-delivery left queued (a busy API) goes out with the next fetch run.
+delivery left queued (a busy API) goes out with the next fetch run or the scheduler's `alerts.deliver`.
 """
 from __future__ import annotations
 
@@ -257,3 +257,10 @@ def alert_content(config: Config, firing_id: int, language: str, text: str, day:
               for name, source in (config["push.wechat.template_fields"] or DEFAULT_TEMPLATE_FIELDS).items()}
     return Content(f"alert-{firing_id}", language, title, text, text, fields)
 
+
+def alert_jobs(config: Config) -> list:
+    """The scheduler's catch-all: every minute, send alert deliveries still queued (e.g. after a failure)."""
+    from bot.push.scheduler import ScheduledJob
+
+    return [ScheduledJob("alerts.deliver", "* * * * *", lambda bot: deliver_pending(bot.db, bot.config),
+                         lease_seconds=120)]
