@@ -4,8 +4,8 @@ With `push.delivery: workers` a push (the scheduler's, or `rebot push daily`) on
 (QueuedPush); workers deliver it, with the same channels, retries and ledger states as the inline push:
 
 - a worker takes a run once its ledger is complete (nobody holds the run's lease) and claims a batch
-  of its queued rows: `FOR UPDATE SKIP LOCKED` on PostgreSQL, so concurrent claims skip each other's
-  rows; on SQLite the same single conditional UPDATE, made atomic by SQLite's one writer;
+  of its queued rows: `SELECT … FOR UPDATE SKIP LOCKED` then UPDATE on PostgreSQL, so concurrent
+  claims skip each other's rows; on SQLite one conditional UPDATE, made atomic by its single writer;
 - a claim is `claimed_by` = the worker and `updated_at` = when. A row goes `queued → sending` only
   under its claimant's name (one conditional UPDATE), so a row is sent by one worker at most, whatever
   the timing. A claim older than `worker.claim_seconds` is free again: a dead (or stuck) worker's
@@ -111,26 +111,35 @@ class Worker(DailyPush):
         return [r for r in runs if RUN_LEASE.format(r.id) not in held]
 
     def _claim(self, run: PushRun, channels: list[str], batch: int) -> list:
-        """Reserve up to `batch` queued rows nobody holds: never claimed, given back, or held by a worker
-        that stopped before `worker.claim_seconds` (it cannot send them any more: its marking them
-        `sending` requires its own claim)."""
+        """Reserve up to `batch` queued rows nobody holds: never claimed, given back, or held by another
+        worker that stopped renewing them `worker.claim_seconds` ago (it cannot send them any more: its
+        marking them `sending` requires its own claim). Never rows this worker holds already."""
         stale = utcnow() - timedelta(seconds=self.claim_seconds)
-        free = (Delivery.claimed_by == "") | (Delivery.updated_at < stale)
+        free = (Delivery.claimed_by == "") | ((Delivery.updated_at < stale) & (Delivery.claimed_by != self.owner))
         pick = (select(Delivery.id).where(Delivery.run_id == run.id, Delivery.status == "queued",
                                           Delivery.channel.in_(channels), free)
-                .order_by(Delivery.id).limit(batch).with_for_update(skip_locked=True))  # no-op on SQLite
+                .order_by(Delivery.id).limit(batch))
+        claim = update(Delivery).values(claimed_by=self.owner, updated_at=utcnow()).execution_options(
+            synchronize_session=False)
         with self.db.session() as session:
-            ids = session.execute(
-                update(Delivery).where(Delivery.id.in_(pick.scalar_subquery()), Delivery.status == "queued", free)
-                .values(claimed_by=self.owner, updated_at=utcnow()).returning(Delivery.id)
-                .execution_options(synchronize_session=False)).scalars().all()
-            if not ids:
-                return []
+            if self.db.engine.dialect.name == "postgresql":
+                # The picked rows stay locked until the claim commits; other workers' picks skip them
+                # instead of waiting. (Two statements: inside `UPDATE … WHERE id IN (SELECT … FOR UPDATE)`
+                # PostgreSQL may re-run the sub-select and claim far more than `batch` rows.)
+                ids = session.scalars(pick.with_for_update(skip_locked=True)).all()
+                if not ids:
+                    return []
+                session.execute(claim.where(Delivery.id.in_(ids), Delivery.status == "queued", free))
+            else:
+                # SQLite: one writer at a time, so one conditional UPDATE is the whole claim.
+                ids = session.scalars(claim.where(Delivery.id.in_(pick.scalar_subquery())).returning(Delivery.id)).all()
+                if not ids:
+                    return []
             rows = session.execute(
                 select(Delivery.id, Delivery.channel, Delivery.recipient, Delivery.subscriber_id,
                        Subscriber.products, Subscriber.language)
                 .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
-                .where(Delivery.id.in_(ids), Delivery.claimed_by == self.owner)
+                .where(Delivery.id.in_(ids), Delivery.status == "queued", Delivery.claimed_by == self.owner)
                 .order_by(Delivery.id)).all()
         self.claimed += len(rows)
         return rows
