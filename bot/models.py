@@ -232,7 +232,9 @@ class Delivery(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("push_runs.id"))
-    subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id"))
+    # A removed subscriber's deliveries stay, as the history of their run.
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL", name="fk_deliveries_subscriber_id_subscribers"))
     channel: Mapped[str] = mapped_column(String(16))  # wechat | wecom | wecom_robot
     recipient: Mapped[str] = mapped_column(String(160))  # openid, WeCom userid, robot name, tag:<id>
     status: Mapped[str] = mapped_column(String(16), default="queued")
