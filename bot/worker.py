@@ -24,10 +24,9 @@ from typing import Callable
 from sqlalchemy import exists, select, update
 
 from bot import leases
-from bot.channels.api import RECIPIENT_ERRORS
 from bot.models import Delivery, Lease, PushRun, Subscriber, utcnow
 from bot.push.channels import Channel
-from bot.push.run import DailyPush, RunReport
+from bot.push.run import DailyPush, RunReport, requeue
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +44,7 @@ class QueuedPush(DailyPush):
 
     def _work(self, run: PushRun, lease: str, retry_failed: bool, retry_unknown: bool) -> int:
         with self.db.session() as session:
-            again = []
-            if retry_failed:
-                again.append((Delivery.status == "failed")
-                             & (Delivery.error_code.is_(None) | Delivery.error_code.not_in(RECIPIENT_ERRORS)))
-            if retry_unknown:
-                again.append(Delivery.status == "unknown")
-            for condition in again:
-                session.execute(update(Delivery).where(Delivery.run_id == run.id, condition)
-                                .values(status="queued", claimed_by="", updated_at=utcnow()))
+            requeue(session, run, retry_failed, retry_unknown)
             session.execute(update(PushRun).where(PushRun.id == run.id)
                             .values(status="running", reason="queued for rebot worker", finished_at=None))
         self._fill_ledger(run)

@@ -159,3 +159,13 @@ def redis_settings():
     if keys:
         client.delete(*keys)
     client.close()
+
+
+@pytest.fixture
+def site():
+    """A local web site over real HTTP serving tests/data/sites (listing, reports, feeds, faults)."""
+    from fixture_site import FixtureSite
+
+    server = FixtureSite()
+    yield server
+    server.close()

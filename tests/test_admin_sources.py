@@ -6,14 +6,6 @@ from sqlalchemy import select
 
 from admin_helpers import add_admin, english, sign_in, token
 from bot.models import AuditLog, PriceQuote, QuarantinedQuote
-from tests.fixture_site import FixtureSite
-
-
-@pytest.fixture
-def site():
-    server = FixtureSite()
-    yield server
-    server.close()
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from bot.messages import Message
 from bot.models import Alert, Delivery, PushRun, Subscriber
 from conftest import DEMO_NOW
 from emulator import APP_ID, APP_SECRET
-from fixture_site import FixtureSite
 
 TRADER = "oTrader-openid-0001"
 
@@ -109,13 +108,6 @@ def test_an_alert_set_past_its_line_waits_for_the_next_crossing(bot):
 
 
 # --- firing -------------------------------------------------------------------------------------------------
-
-@pytest.fixture
-def site():
-    server = FixtureSite()
-    yield server
-    server.close()
-
 
 @pytest.fixture
 def pusher_app(make_app, emulator, site):

@@ -11,16 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
-from tests.fixture_site import FixtureSite
 
 REBOT = Path(sys.executable).parent / "rebot"
-
-
-@pytest.fixture
-def site():
-    server = FixtureSite()
-    yield server
-    server.close()
 
 
 @pytest.fixture

@@ -10,17 +10,10 @@ from bot.db import Database
 from bot.ingest.jobs import run_source, run_sources, source_jobs, sources_of
 from bot.models import NewsItem, PriceQuote, QuarantinedQuote, SourceStatus
 from tests.conftest import DEMO_NOW
-from tests.fixture_site import SITES, FixtureSite
+from tests.fixture_site import SITES
 
 JUNE_12 = date(2025, 6, 12)
 NOW = datetime(2025, 6, 12, 18, 0, tzinfo=DEMO_NOW.tzinfo)
-
-
-@pytest.fixture
-def site():
-    server = FixtureSite()
-    yield server
-    server.close()
 
 
 @pytest.fixture

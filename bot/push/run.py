@@ -24,6 +24,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from bot import leases
 from bot.channels.api import RECIPIENT_ERRORS, ApiError
@@ -132,6 +133,19 @@ class _SendingMarker:
                 item[1].set()
 
 
+def requeue(session: Session, run: PushRun, retry_failed: bool, retry_unknown: bool) -> None:
+    """Queue again a run's failed deliveries (not those the recipient refused) and/or its unknown ones."""
+    again = []
+    if retry_failed:
+        again.append((Delivery.status == "failed")
+                     & (Delivery.error_code.is_(None) | Delivery.error_code.not_in(RECIPIENT_ERRORS)))
+    if retry_unknown:
+        again.append(Delivery.status == "unknown")
+    for condition in again:
+        session.execute(update(Delivery).where(Delivery.run_id == run.id, condition)
+                        .values(status="queued", claimed_by="", updated_at=utcnow()))
+
+
 class DailyPush:
     """Runs (or resumes) the daily summary push of a date for every channel the config enables."""
 
@@ -209,15 +223,7 @@ class DailyPush:
             if orphans:
                 log.warning("push %s: %d deliveries were in flight when a sender died; marked unknown",
                             run.run_date, orphans)
-            again = []
-            if retry_failed:
-                again.append((Delivery.status == "failed")
-                             & (Delivery.error_code.is_(None) | Delivery.error_code.not_in(RECIPIENT_ERRORS)))
-            if retry_unknown:
-                again.append(Delivery.status == "unknown")
-            for condition in again:
-                session.execute(update(Delivery).where(Delivery.run_id == run.id, condition)
-                                .values(status="queued", claimed_by="", updated_at=utcnow()))
+            requeue(session, run, retry_failed, retry_unknown)
             session.execute(update(PushRun).where(PushRun.id == run.id).values(status="running", reason=""))
         self._fill_ledger(run)
         sent = self._send_all(run, lease)
