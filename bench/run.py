@@ -1,17 +1,15 @@
-"""Benchmarks that print figures: `rebot chat` latency and webhook throughput under gunicorn.
+"""rebot's benchmarks in one run: chat latency, the webhook beside its peers, push beside its floor, extraction.
 
-Usage: python bench/run.py [--seconds 15] [--connections 16]
-Needs wrk (Debian package `wrk`) for the webhook figure; everything runs on loopback.
+Usage: python bench/run.py [--seconds 15] [--connections 16] [--subscribers 100000]   (`make bench`)
+Needs wrk (Debian package `wrk`); WeRoBot is installed into bench/.venv-werobot on first use.
+Everything runs on loopback against local servers and the API emulator.
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import platform
 import re
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -19,17 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import requests
+from webhook import measure, table  # bench/ is on sys.path when this runs as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 TOKEN = "bench-token"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def chat_latency(env: dict, runs: int = 7) -> list[float]:
@@ -44,59 +36,44 @@ def chat_latency(env: dict, runs: int = 7) -> list[float]:
     return times
 
 
-def webhook_throughput(env: dict, seconds: int, connections: int, workers: int = 2) -> dict:
-    """Requests/s and latency of signed `price PrNd` messages to gunicorn with `workers` workers."""
-    port = free_port()
-    server = subprocess.Popen(
-        [BIN / "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}", "--log-level", "warning", "bot:create_app()"],
-        env=env, cwd=ROOT)
-    try:
-        for _ in range(100):
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        timestamp, nonce = str(int(time.time())), "benchnonce"
-        signature = hashlib.sha1("".join(sorted([TOKEN, timestamp, nonce])).encode()).hexdigest()
-        path = f"/wechat?signature={signature}&timestamp={timestamp}&nonce={nonce}"
-        check = requests.post(f"http://127.0.0.1:{port}{path}", data=(
-            "<xml><ToUserName>gh</ToUserName><FromUserName>o_check</FromUserName><CreateTime>1</CreateTime>"
-            "<MsgType>text</MsgType><Content>price PrNd</Content><MsgId>1</MsgId></xml>").encode(), timeout=5)
-        assert "449,000" in check.text, check.text
-        out = subprocess.run(
-            ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s",
-             str(ROOT / "bench/webhook.lua"), f"http://127.0.0.1:{port}", "--", path],
-            check=True, capture_output=True, text=True).stdout
-    finally:
-        server.terminate()
-        server.wait(10)
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50": latency.get("50"), "p99": latency.get("99"), "non2xx": int(errors.group(1)) if errors else 0}
+def run_script(*args: str) -> str:
+    """The output of one of the bench scripts, run with this Python."""
+    return subprocess.run([sys.executable, *args], cwd=ROOT, check=True, capture_output=True, text=True).stdout
+
+
+def push_figures(subscribers: int) -> tuple[str, float]:
+    """bench/push.py's report for `subscribers` (wechat, template mode) and its peak RSS in MB."""
+    out = run_script("bench/push.py", "--subscribers", str(subscribers))
+    return out, float(re.search(r"peak RSS of the pushing process: ([\d.]+) MB", out).group(1))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--seconds", type=int, default=15, help="length of each webhook run")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--subscribers", type=int, default=100_000, help="the large push (the small one is 1/10)")
     args = parser.parse_args()
+    print(f"# rebot benchmarks · {time.strftime('%Y-%m-%d')} · {platform.machine()} · {os.cpu_count()} cores · "
+          f"Python {platform.python_version()}")
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "REBOT_DATABASE_URL": f"sqlite:///{tmp}/bench.db", "REBOT_WECHAT_TOKEN": TOKEN,
                "REBOT_LOGGING_LEVEL": "WARNING"}
         env.pop("REBOT_CONFIG", None)
-        print(f"# rebot benchmarks · {time.strftime('%Y-%m-%d')} · {platform.machine()} · {os.cpu_count()} cores · "
-              f"Python {platform.python_version()}")
         times = chat_latency(env)
-        print(f"rebot chat \"price PrNd\" (whole process): median {statistics.median(times) * 1000:.0f} ms, "
-              f"min {min(times) * 1000:.0f} ms over {len(times)} runs")
-        if shutil.which("wrk") is None:
-            print("webhook: skipped (install wrk: apt-get install wrk)")
-            return
-        result = webhook_throughput(env, args.seconds, args.connections)
-        print(f"webhook price PrNd, gunicorn -w 2, wrk -c {args.connections} {args.seconds}s: "
-              f"{result['rps']:.0f} req/s, p50 {result['p50']}, p99 {result['p99']}, non-2xx {result['non2xx']}")
+    print(f"\n## rebot chat \"price PrNd\" (a whole process): median {statistics.median(times) * 1000:.0f} ms, "
+          f"min {min(times) * 1000:.0f} ms over {len(times)} runs")
+
+    print(f"\n## Webhook: gunicorn -w 2, wrk -t 2 -c {args.connections}, {args.seconds} s each\n")
+    print(table(measure(args.seconds, args.connections)))
+
+    print("\n## Push: the daily summary over the API emulator (wechat template messages, 8 workers)\n")
+    small, small_rss = push_figures(args.subscribers // 10)
+    large, large_rss = push_figures(args.subscribers)
+    print(small + large)
+    print(f"peak RSS at {args.subscribers:,} ÷ at {args.subscribers // 10:,}: {large_rss / small_rss:.2f}×")
+
+    print("\n## Extraction\n")
+    print(run_script("bench/extract.py"))
 
 
 if __name__ == "__main__":

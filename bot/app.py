@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime
 from typing import Any, Callable
 
 from flask import Flask, Response, jsonify
 
+from bot import charts
 from bot.channels.api import WeChatClient, WeComClient
 from bot.channels.crypto import MessageCrypto
 from bot.config import Config, build_config, load_config
@@ -36,6 +38,9 @@ def create_app(config: Config | dict[str, Any] | str | None = None,
         app.extensions["rebot.wechat_api"] = WeChatClient(config, bot.db)
     if config["wecom.corp_id"] and config["wecom.secret"]:
         app.extensions["rebot.wecom_api"] = WeComClient(config, bot.db)
+    if "rebot.wechat_api" in app.extensions or "rebot.wecom_api" in app.extensions:
+        # Charts go out as images on these channels: load matplotlib now, not in the first chart's reply.
+        threading.Thread(target=charts.warm_up, name="charts-warm-up", daemon=True).start()
     if config["wecom.encoding_aes_key"]:
         app.extensions["rebot.wecom_crypto"] = MessageCrypto(
             config["wecom.token"], config["wecom.encoding_aes_key"], config["wecom.corp_id"])

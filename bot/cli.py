@@ -26,6 +26,11 @@ class Env:
                 sys.exit(2)
         return self._config
 
+    def close(self) -> None:
+        """Close the database connections (a command may run inside another process, e.g. a test)."""
+        if self._bot is not None:
+            self._bot.db.dispose()
+
     @property
     def bot(self):
         if self._bot is None:
@@ -34,6 +39,9 @@ class Env:
 
             setup_logging(self.config)
             self._bot = Bot(self.config)
+            ctx = click.get_current_context(silent=True)
+            if ctx is not None:  # close pooled connections when the command ends (in-process runs too)
+                ctx.find_root().call_on_close(self._bot.db.dispose)
         return self._bot
 
 
@@ -47,6 +55,7 @@ pass_env = click.make_pass_decorator(Env)
 def main(ctx: click.Context, config_path: str | None):
     """rebot: the rare-earth market chat bot for WeChat and WeCom."""
     ctx.obj = Env(config_path)
+    ctx.call_on_close(ctx.obj.close)
 
 
 def prepare(bot, load_demo: bool = True) -> dict | None:

@@ -28,7 +28,9 @@ def wechat_client(env: Env):
     from bot.channels.api import WeChatClient
 
     env.bot.db.ensure_schema()  # the shared access_token lives in the database
-    return WeChatClient(config, env.bot.db)
+    client = WeChatClient(config, env.bot.db)
+    click.get_current_context().call_on_close(client.http.close)
+    return client
 
 
 def api_failure(err, what: str) -> None:

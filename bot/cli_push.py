@@ -73,3 +73,36 @@ def scheduler(env: Env):
         pass
     leadership.stop()
     sched.shutdown(wait=False)
+
+
+@push.command("status")
+@click.option("--date", "day", metavar="YYYY-MM-DD", default=None, help="The run of this date (default: today).")
+@click.option("--limit", type=int, default=20, show_default=True, help="How many failed/unknown deliveries to list.")
+@pass_env
+def status(env: Env, day: str | None, limit: int):
+    """The daily push run of a date: figures, and the deliveries that failed or may not have gone out."""
+    from sqlalchemy import select
+
+    from bot.models import Delivery, PushRun
+    from bot.push.run import run_report
+
+    try:
+        when = date.fromisoformat(day) if day else env.bot.clock().date()
+    except ValueError:
+        raise click.BadParameter(f"{day!r} is not a date like 2025-06-11", param_hint="--date") from None
+    bot = env.bot
+    prepare(bot, load_demo=False)
+    with bot.db.session() as session:
+        run = session.scalars(select(PushRun).where(PushRun.kind == "daily", PushRun.run_date == when)).first()
+        if run is None:
+            click.echo(f"No daily push for {when} yet.")
+            return
+        rows = session.execute(
+            select(Delivery.channel, Delivery.recipient, Delivery.status, Delivery.error_code, Delivery.error_message,
+                   Delivery.attempts)
+            .where(Delivery.run_id == run.id, Delivery.status.in_(("failed", "unknown")))
+            .order_by(Delivery.id).limit(limit)).all()
+    click.echo(run_report(bot.db, run.id).text(bot.router.renderer, "en"))
+    for row in rows:
+        code = "" if row.error_code is None else f" {row.error_code}"
+        click.echo(f"  {row.status:7} {row.channel}:{row.recipient} (attempts {row.attempts}){code} {row.error_message}")

@@ -214,6 +214,7 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "push.wechat.rate_per_second": ((int, float), 200.0, _positive),
     "push.wecom.rate_per_second": ((int, float), 50.0, _positive),
     "push.wecom.duplicate_check_seconds": (int, 14400, _positive),
+    "push.wecom.avoid_peak": (bool, True, None),
     "push.robot.per_minute": (int, 20, _positive),
     "push.delivery": (str, "inline", _one_of("inline", "workers")),
     "worker.claim_seconds": (int, 60, _positive),
@@ -231,6 +232,10 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "admin.lockout_attempts": (int, 5, _positive),
     "admin.lockout_minutes": (int, 15, _positive),
     "admin.page_size": (int, 50, _positive),
+    "alerts.max_per_user": (int, 20, _positive),
+    "alerts.hysteresis_pct": ((int, float), 1, _not_negative),
+    "alerts.cooldown_minutes": (int, 0, _not_negative),
+    "charts.default_days": (int, 30, _positive),
 }
 SECRETS = {"wechat.token", "wechat.app_secret", "wechat.encoding_aes_key", "database_url",
            "wecom.secret", "wecom.token", "wecom.encoding_aes_key", "robots", "redis_url"}

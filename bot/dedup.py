@@ -21,25 +21,31 @@ _FORGET = _messages.delete().where(_messages.c.key == bindparam("k"))
 _READ = select(_messages.c.state, _messages.c.reply).where(_messages.c.key == bindparam("k"))
 
 
-def answer_once(db: Database, key: str, produce: Callable[[Session], str], wait_seconds: float) -> str | None:
+def answer_once(db: Database, key: str, produce: Callable[[Session], str], wait_seconds: float,
+                on_claim: Callable[[bool], None] | None = None) -> str | None:
     """Run `produce` once per `key` and keep its result; a repeat returns that result.
 
     The claim is committed before the work starts, so a retry arriving on any worker while the first
     attempt still runs waits for its result (up to `wait_seconds`) instead of running it again; None
     means the first attempt has not finished yet. The work and its stored result commit together
     (with Redis the claim and the result live there, stored right after the work commits).
+    `on_claim(True)` is told that this attempt has the key, `on_claim(False)` that it is a repeat.
     """
     if db.redis is not None:
         def work() -> str:
             with db.session() as session:
                 return produce(session)
 
-        return db.redis.answer_once(key, work, wait_seconds)
+        return db.redis.answer_once(key, work, wait_seconds, on_claim)
     try:
         with db.engine.begin() as conn:
             conn.execute(_INSERT, {"key": key, "state": "running", "created_at": utcnow()})
     except IntegrityError:
+        if on_claim is not None:
+            on_claim(False)
         return _wait_for(db, key, wait_seconds)
+    if on_claim is not None:
+        on_claim(True)
     try:
         with db.session() as session:
             result = produce(session)

@@ -17,10 +17,10 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 
-from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import delete
 
 from bot import leases
+from bot.cron import trigger as cron_trigger
 from bot.db import Database
 from bot.models import Lease, utcnow
 
@@ -92,7 +92,7 @@ class Leadership:
 
 def latest_slot(cron: str, zone, now: datetime, within: timedelta) -> datetime | None:
     """The newest time `cron` fired at, not after `now` and not before `now - within` (None: none)."""
-    trigger = CronTrigger.from_crontab(cron, timezone=zone)
+    trigger = cron_trigger(cron, zone)  # crontab day numbers, not APScheduler's
     slot, found = trigger.get_next_fire_time(None, now - within), None
     while slot is not None and slot <= now:
         found = slot

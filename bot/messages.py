@@ -45,6 +45,14 @@ class ArticlesReply:
 
 
 @dataclass(frozen=True)
+class ChartReply:
+    """A chart (bot.charts.ChartData) sent as an image where the channel takes one; `fallback` is its text."""
+
+    chart: Any
+    fallback: TemplateReply
+
+
+@dataclass(frozen=True)
 class Reply:
     """A rendered reply: text, or articles, or nothing (the channel answers `success`)."""
 
@@ -53,6 +61,8 @@ class Reply:
     # For the metrics: the command that answered ("price", "event:subscribe", "unknown"…) and how it went.
     command: str = field(default="", compare=False)
     outcome: str = field(default="ok", compare=False)  # ok | error (the apology)
+    chart: Any = field(default=None, compare=False)  # a chart the channel may send as an image instead of text
+    media_id: str = field(default="", compare=False)  # the chart uploaded: the channel sends an image message
 
     @property
     def empty(self) -> bool:

@@ -105,6 +105,17 @@ def counted_callback(channel: str):
     return wrap
 
 
+def late_unless_repeat(outcome: dict[str, str]) -> Callable[[bool], None]:
+    """The de-duplication's claim callback for a callback view: the first attempt is `late` until its
+    reply is ready in time (then the reply's own outcome); a repeat stays `retry`."""
+
+    def claimed(first: bool) -> None:
+        if first:
+            outcome["outcome"] = "late"
+
+    return claimed
+
+
 class _QuoteAges:
     """`rebot_quote_age_seconds{product}`, computed when scraped."""
 

@@ -232,7 +232,9 @@ class Delivery(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("push_runs.id"))
-    subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id"))
+    # A removed subscriber's deliveries stay, as the history of their run.
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL", name="fk_deliveries_subscriber_id_subscribers"))
     channel: Mapped[str] = mapped_column(String(16))  # wechat | wecom | wecom_robot
     recipient: Mapped[str] = mapped_column(String(160))  # openid, WeCom userid, robot name, tag:<id>
     status: Mapped[str] = mapped_column(String(16), default="queued")
@@ -288,3 +290,46 @@ class SourceStatus(Base):
     # Conditional GET validators of the source URL, saved only after a successful run.
     etag: Mapped[str | None] = mapped_column(String(256))
     last_modified: Mapped[str | None] = mapped_column(String(64))
+
+
+class Alert(Base):
+    """A subscriber's price alert: `above`/`below` a line (product's unit) or a daily `move` of `threshold` %.
+
+    `armed` is False after a firing until the price has moved back past the line by the hysteresis margin."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
+    product_code: Mapped[str] = mapped_column(ForeignKey("products.code"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # above | below | move
+    threshold: Mapped[Decimal] = mapped_column(Numeric(16, 2))
+    armed: Mapped[bool] = mapped_column(default=True)
+    fired_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AlertFiring(Base):
+    """One firing of an alert: a PushRun (kind `alert:<id>`, the quote's date) and its message."""
+
+    __tablename__ = "alert_firings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("push_runs.id"), unique=True)
+    alert_id: Mapped[int] = mapped_column(index=True)  # no foreign key: deleting an alert keeps its history
+    product_code: Mapped[str] = mapped_column(String(32))
+    date: Mapped[date] = mapped_column(Date)
+    price: Mapped[Decimal] = mapped_column(Numeric(16, 2))
+    language: Mapped[str] = mapped_column(String(2))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ChartMedia(Base):
+    """A chart uploaded as temporary media: its media id, per API account and chart data version."""
+
+    __tablename__ = "chart_media"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    media_id: Mapped[str] = mapped_column(String(256))
+    expires_at: Mapped[datetime] = mapped_column(DateTime)

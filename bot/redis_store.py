@@ -82,10 +82,14 @@ class Shared:
             return result
         return self._wait_for(key, wait_seconds)
 
-    def answer_once(self, key: str, produce: Callable[[], str], wait_seconds: float) -> str | None:
+    def answer_once(self, key: str, produce: Callable[[], str], wait_seconds: float,
+                    on_claim: Callable[[bool], None] | None = None) -> str | None:
         """Run `produce` once per `key`; see bot.dedup.answer_once."""
         stored = self.key("msg", key)
-        if not self.client.set(stored, "running", nx=True, ex=RUNNING_SECONDS):
+        first = bool(self.client.set(stored, "running", nx=True, ex=RUNNING_SECONDS))
+        if on_claim is not None:
+            on_claim(first)
+        if not first:
             return self._wait_for(key, wait_seconds)
         try:
             result = produce()

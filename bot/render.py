@@ -6,7 +6,7 @@ from pathlib import Path
 
 import jinja2
 
-from bot.messages import ArticlesReply, Reply, TemplateReply
+from bot.messages import ArticlesReply, ChartReply, Reply, TemplateReply
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 ELLIPSIS = "…"
@@ -80,12 +80,16 @@ class Renderer:
         """Render `replies/<name>.<language>.j2`."""
         return self.env.get_template(f"replies/{name}.{language}.j2").render(lang=language, **data).strip()
 
-    def render(self, data: TemplateReply | ArticlesReply | Reply | None, language: str, max_bytes: int) -> Reply:
+    def render(self, data: TemplateReply | ArticlesReply | ChartReply | Reply | None, language: str,
+               max_bytes: int) -> Reply:
         """A Reply whose text fits in `max_bytes`."""
         if data is None:
             return Reply()
         if isinstance(data, Reply):
             return data
+        if isinstance(data, ChartReply):
+            return Reply(text=fit_bytes(self.text(data.fallback.name, language, **data.fallback.data), max_bytes),
+                         chart=data.chart)
         if isinstance(data, ArticlesReply):
             articles = data.articles[:8]
             text = self.text(data.template, language, articles=articles, **data.data)

@@ -21,7 +21,8 @@ from bot.render import Renderer
 
 
 HANDLER_MODULES = ("handlers.price", "handlers.news", "handlers.summary", "handlers.subscribe",
-                   "handlers.help", "handlers.events", "handlers.admin")
+                   "handlers.help", "handlers.events", "handlers.admin",
+                   "handlers.alerts", "handlers.trend")
 # Events with a metrics label of their own; any other is counted as "event:other".
 KNOWN_EVENTS = frozenset({"subscribe", "unsubscribe", "click", "scan", "view"})
 _CJK = re.compile(r"[\u3400-\u9fff]")

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Callable
 
+from bot import alerts
 from bot.config import Config
 from bot.db import Database
 from bot.market.catalog import Catalog
@@ -31,6 +32,7 @@ class Bot:
 
             self.db.redis = Shared(config["redis_url"], config["redis_prefix"])
         self.router = Router(config)
+        alerts.configure(self.db, config, self.router.renderer)
         self.clock = clock or (lambda: datetime.now(config.zone))
         self.replies = ReplyCache()
         self._catalog: tuple[int, Catalog] | None = None

@@ -7,6 +7,7 @@ from bot.links import price_page
 from bot.market.quotes import last_trading_day, latest_price
 from bot.messages import CommandError, TemplateReply
 from bot.router import Context, command
+from handlers.trend import chart_reply, split_period
 
 _SPLIT = re.compile(r"[,，、;；/]+")
 _LONGEST_NAME = 5  # words: "mixed rare earth carbonate"
@@ -52,9 +53,13 @@ def _one_product(ctx: Context, words: list[str]):
          usage_en="price [product…]", usage_zh="价格 [产品…]",
          help_en="latest price of a product, e.g. price PrNd; alone: your products",
          help_zh="产品最新价格，如：价格 镨钕；不带产品：关注产品一览",
-         pure=bool)  # alone it shows the sender's products
+         # Alone it shows the sender's products; with a period it is a chart, an image on some channels.
+         pure=lambda args: bool(args) and split_period(args)[1] is None)
 def price(ctx: Context, args: str):
-    """The latest quote of the named product(s), or a table of the followed ones."""
+    """The latest quote of the named product(s), or a table of the followed ones; `price PrNd 30d`: a chart."""
+    product_text, days = split_period(args)
+    if days is not None:
+        return chart_reply(ctx, product_text, days)
     products = resolve_products(ctx, args) if args else ctx.followed_products()
     if len(products) == 1 and args:
         view = latest_price(ctx.session, products[0], ctx.today)

@@ -76,6 +76,7 @@ class Emulator:
         self.token_fetches: dict[str, int] = defaultdict(int)  # path -> successful fetches
         self.templates: set[str] | None = None  # None: every template_id exists
         self.wecom_users: set[str] | None = None  # None: every userid is a member
+        self.media: dict[str, bytes] = {}  # media_id -> uploaded bytes (temporary media)
         self.mass_clientmsgids: dict[str, int] = {}
         self.mass_tags: dict[int, list[str]] = {}  # tag id -> openids reached by a mass send
         self.wecom_sent: dict[tuple[str, str], float] = {}  # (touser, content) -> time, for duplicate check
@@ -180,11 +181,14 @@ class Emulator:
 
         @app.before_request
         def record_and_fault():
-            body = request.get_data(cache=True)
-            try:
-                parsed = json.loads(body) if body else None
-            except ValueError:
-                parsed = body.decode("utf-8", "replace")
+            if request.mimetype == "multipart/form-data":  # an upload: reading the body would lose the files
+                parsed = {"files": sorted(request.files)}
+            else:
+                body = request.get_data(cache=True)
+                try:
+                    parsed = json.loads(body) if body else None
+                except ValueError:
+                    parsed = body.decode("utf-8", "replace")
             with self.lock:
                 self.requests.append({"path": request.path, "method": request.method,
                                       "args": request.args.to_dict(), "json": parsed, "time": time.time()})
@@ -290,6 +294,28 @@ class Emulator:
                 for openid in self.mass_tags.get(tag, []):
                     self._deliver("wechat", openid, data)
             return self.ok(msg_id=msg_id, msg_data_id=msg_id)
+
+        @app.post("/cgi-bin/media/upload")
+        def media_upload():
+            """Temporary media, on WeChat and WeCom alike: multipart field `media`, ?type=image|voice|video|file."""
+            token = self.tokens.get(request.args.get("access_token", ""))
+            self.require_token(token.kind if token else "wechat")
+            kind = request.args.get("type", "")
+            if kind not in ("image", "voice", "video", "file", "thumb"):
+                return self.error(40004, "invalid media type")
+            upload = request.files.get("media")
+            if upload is None:
+                return self.error(41005, "media data missing")
+            content = upload.read()
+            if kind == "image" and (len(content) > 10 * 1024 * 1024 or not content.startswith(b"\x89PNG")
+                                    and not content.startswith(b"\xff\xd8")):
+                return self.error(40005, "invalid file type")
+            with self.lock:
+                media_id = f"media-{next(self._ids)}-{secrets.token_hex(4)}"
+                self.media[media_id] = content
+            if token.kind == "wecom":
+                return self.ok(type=kind, media_id=media_id, created_at=str(int(time.time())))
+            return jsonify(type=kind, media_id=media_id, created_at=int(time.time()))  # WeChat: no errcode
 
         @app.get("/cgi-bin/gettoken")
         def wecom_token():

@@ -49,7 +49,7 @@ def live_server(app):
     server.server_close()
 
 
-def test_sign_in_add_and_pause_a_subscriber_then_sign_out(browser, live_server, bot):
+def test_sign_in_add_and_pause_a_subscriber_preview_a_push_then_sign_out(browser, live_server, bot):
     add_admin(bot)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     # A phone-sized window in English.
@@ -77,6 +77,12 @@ def test_sign_in_add_and_pause_a_subscriber_then_sign_out(browser, live_server, 
     page.wait_for_selector("text=Paused: no more pushes")
     assert page.inner_text("#status") == "paused"
     page.screenshot(path=str(ARTIFACTS / "admin-subscriber-paused.png"), full_page=True)
+
+    page.click("text=Preview today's push for this subscriber")
+    page.wait_for_selector("#preview-text")
+    preview = page.inner_text("#preview-text")
+    assert "2025-06-11" in preview and "氧化镨钕" in preview  # zh subscriber, the followed product; nothing sent
+    page.screenshot(path=str(ARTIFACTS / "admin-push-preview.png"), full_page=True)
 
     page.click("button:has-text('Sign out')")
     page.wait_for_url(f"{live_server}/admin/login")

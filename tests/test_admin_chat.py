@@ -69,3 +69,78 @@ def test_admin_usage_for_anything_else(bot, text):
 def test_confirm_with_nothing_pending(bot):
     assert ask(bot, "admin confirm") == "Nothing to confirm."
     assert ask(bot, "管理 确认") == "没有需要确认的操作。"
+
+
+# --- pushes from chat, over real HTTP to the API emulator -----------------------------------------------------
+
+@pytest.fixture
+def push_bot(make_app, emulator):
+    from emulator import APP_ID, APP_SECRET
+
+    from bot.admin.pushes import BACKGROUND
+
+    app = make_app(admins=["boss"], **{"wechat.app_id": APP_ID, "wechat.app_secret": APP_SECRET,
+                                       "wechat.api_base_url": emulator.url, "push.wechat.mode": "custom",
+                                       "push.backoff_seconds": 0.01, "http.timeout_seconds": 1.0})
+    yield app.extensions["rebot"]
+    BACKGROUND.wait(30)
+
+
+def followers(bot, *openids):
+    with bot.db.session() as session:
+        for openid in openids:
+            session.add(Subscriber(channel="wechat", external_id=openid, language="en", products=["Dy-oxide"],
+                                   daily_summary=True, status="active", display_name=""))
+
+
+def test_push_now_waits_for_confirm_then_sends_and_status_reports_it(push_bot, emulator):
+    from bot.admin.pushes import BACKGROUND
+
+    followers(push_bot, "o-ann", "o-bob")
+    assert ask(push_bot, "admin push status").startswith("No push has run yet.\nNext: 2025-06-12 17:30")
+    asked = ask(push_bot, "admin push now")
+    assert asked == ('Send the summary of 2025-06-11 now to the subscribers who get it (2 active)? '
+                     'Reply "admin confirm" within 5 minutes.')
+    assert emulator.delivered == []
+    assert "did not understand" in ask(push_bot, "admin confirm", user="o-ann")  # not an admin
+    assert ask(push_bot, "admin confirm").startswith("The push of 2025-06-11 started")
+    BACKGROUND.wait(30)
+    assert len(emulator.inbox("o-ann")) == len(emulator.inbox("o-bob")) == 1
+    assert "Dy oxide" in emulator.inbox("o-ann")[0]["text"]["content"]
+    status = ask(push_bot, "admin push status")
+    assert status.startswith("Last push: 2025-06-11 daily, done\nsent 2 · failed 0 · skipped 0 · unknown 0")
+    assert ask(push_bot, "admin confirm") == "Nothing to confirm."  # a confirmation is used once
+
+
+def test_broadcast_waits_for_confirm_and_goes_out_once_through_the_ledger(push_bot, emulator):
+    from bot.admin.pushes import BACKGROUND
+    from bot.models import Delivery, PushRun
+
+    followers(push_bot, "o-ann", "o-bob")
+    asked = ask(push_bot, "admin broadcast Market closed on Friday for the holiday")
+    assert asked.startswith("Send this to the subscribers of the pushes (2 active)?")
+    assert asked.endswith("Market closed on Friday for the holiday")
+    assert ask(push_bot, "admin confirm") == ("Broadcast started: it runs in the background. "
+                                             "See it with: admin push status")
+    BACKGROUND.wait(30)
+    assert [m["text"]["content"] for m in emulator.inbox("o-ann")] == ["Market closed on Friday for the holiday"]
+    assert len(emulator.inbox("o-bob")) == 1
+    with push_bot.db.session() as session:
+        (run,) = session.scalars(select(PushRun)).all()
+        assert run.kind.startswith("broadcast:") and run.status == "done"
+        assert set(session.scalars(select(Delivery.status))) == {"sent"}
+        assert session.scalars(select(AuditLog.action)).all() == ["push.broadcast"]
+    assert ask(push_bot, "admin broadcast " + "长" * 700).startswith("内容太长，一条消息最多 2000 字节")
+
+
+def test_an_unconfirmed_request_expires(make_app):
+    from datetime import timedelta
+
+    from conftest import DEMO_NOW
+
+    state = {"now": DEMO_NOW}
+    bot = make_app(clock=lambda: state["now"], admins=["boss"]).extensions["rebot"]
+    ask(bot, "admin push now")
+    state["now"] = DEMO_NOW + timedelta(minutes=6)
+    assert ask(bot, "admin confirm").startswith("That request has expired (5 minutes)")
+    assert ask(bot, "admin confirm") == "Nothing to confirm."

@@ -378,7 +378,9 @@ def test_latest_price_table_and_product_history_chart(admin):
     table = admin.get("/admin/prices").get_data(as_text=True)
     assert "/admin/prices/PrNd-oxide" in table and "2025-06-11" in table and "449,000" in table
     page = admin.get("/admin/prices/PrNd-oxide").get_data(as_text=True)
-    assert "<svg" in page and "<polyline" in page and "2025-06-11" in page
+    assert '<img src="/admin/prices/PrNd-oxide/chart.png"' in page and "2025-06-11" in page
+    chart = admin.get("/admin/prices/PrNd-oxide/chart.png")
+    assert chart.status_code == 200 and chart.mimetype == "image/png" and chart.data.startswith(b"\x89PNG")
     assert admin.get("/admin/prices/Unobtainium").status_code == 404
 
 
@@ -468,3 +470,22 @@ def test_every_english_string_of_the_pages_has_a_chinese_translation():
     used |= set(NOTICES.values())
     missing = sorted(u for u in used if u not in ZH)
     assert not missing
+
+
+def test_a_subscriber_who_got_pushes_can_be_removed_and_the_run_keeps_its_history(admin, bot):
+    from datetime import date
+
+    from bot.models import Delivery, PushRun
+
+    sub_id = add_subscriber(bot, "oPushed", products=["PrNd-oxide"])
+    with bot.db.session() as session:
+        run = PushRun(kind="daily", run_date=date(2025, 6, 11), status="done")
+        session.add(run)
+        session.flush()
+        session.add(Delivery(run_id=run.id, subscriber_id=sub_id, channel="wechat", recipient="oPushed",
+                             status="sent"))
+    assert post(admin, f"/admin/subscribers/{sub_id}/remove", {"confirm": "yes"}).status_code == 302
+    assert admin.get(f"/admin/subscribers/{sub_id}").status_code == 404
+    with bot.db.session() as session:
+        kept = session.scalars(select(Delivery).where(Delivery.recipient == "oPushed")).one()
+        assert kept.status == "sent" and kept.subscriber_id is None

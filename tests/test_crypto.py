@@ -15,15 +15,12 @@ from bot.channels.crypto import CryptoError, MessageCrypto, signature_matches
 
 REPO = Path(__file__).resolve().parents[1]
 # shared/ sits beside the repository (in CI too, where the repo is cloned to another folder).
-VECTOR_FILES = [REPO.parent / "shared/vectors/wechat-crypto.json",
-                Path.cwd().parent / "shared/vectors/wechat-crypto.json"]
+# Tencent's published samples (shared/vectors/wechat-crypto.json), kept with the tests so a clone has them.
+VECTORS = REPO / "tests/data/wechat-crypto.json"
 
 
 def load_vectors() -> dict:
-    for path in VECTOR_FILES:
-        if path.is_file():
-            return json.loads(path.read_text(encoding="utf-8"))
-    raise FileNotFoundError(f"wechat-crypto.json not found; looked in {[str(p) for p in VECTOR_FILES]}")
+    return json.loads(VECTORS.read_text(encoding="utf-8"))
 
 
 V = load_vectors()

@@ -187,7 +187,8 @@ def test_wecom_callbacks_are_counted_too_and_a_late_answer_is_late(make_app, emu
     deadline = time.monotonic() + 10
     while not emulator.inbox(USER) and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert scrape(slow)[("rebot_webhook_requests_total", (*wecom, ("command", "-"), ("outcome", "late")))] == 1
+    samples = scrape(slow)
+    assert samples[("rebot_webhook_requests_total", (*wecom, ("command", "-"), ("outcome", "late")))] == 1
 
 
 def test_scheduled_fetches_are_counted_by_source_and_outcome(db_url):

@@ -31,7 +31,9 @@ def settings(emulator, **extra):
             "push.backoff_seconds": 0.01, "http.timeout_seconds": 5.0, **extra}
 
 
-WECOM_SETTINGS = {"wecom.corp_id": CORP_ID, "wecom.secret": CORP_SECRET, "wecom.agent_id": AGENT_ID}
+# Tests must not wait out WeCom's peak minute when they happen to run at :00 or :30.
+WECOM_SETTINGS = {"wecom.corp_id": CORP_ID, "wecom.secret": CORP_SECRET, "wecom.agent_id": AGENT_ID,
+                  "push.wecom.avoid_peak": False}
 
 
 @pytest.fixture
@@ -215,6 +217,14 @@ def test_a_read_timeout_on_a_template_message_is_unknown_not_resent(push_bot, em
     time.sleep(1.4)  # the slow call lands
     assert DailyPush(bot).run().sent_now == 0
     assert sorted(len(emulator.inbox(u)) for u in ("o-ann", "o-bob")) == [1, 1]  # both got exactly one
+    from click.testing import CliRunner
+
+    from bot.cli import main
+    status = CliRunner().invoke(main, ["push", "status", "--date", "2025-06-11"], obj=None,
+                                env={"REBOT_DATABASE_URL": bot.config["database_url"]})
+    assert status.exit_code == 0, status.output
+    assert "sent 1 · failed 0 · skipped 0 · unknown 1" in status.output
+    assert "  unknown wechat:o-" in status.output and "(attempts 1)" in status.output
     report = DailyPush(bot).run(retry_unknown=True)  # an admin decides to send again
     assert report.counts["unknown"] == 0 and report.counts["sent"] == 2
 

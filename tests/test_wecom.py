@@ -33,7 +33,7 @@ def wecom_app(make_app, emulator):
     def make(**extra):
         return make_app(**{"wecom.corp_id": CORP_ID, "wecom.agent_id": AGENT_ID, "wecom.secret": CORP_SECRET,
                            "wecom.token": TOKEN, "wecom.encoding_aes_key": AES_KEY,
-                           "wecom.api_base_url": emulator.url, **extra})
+                           "wecom.api_base_url": emulator.url, "push.wecom.avoid_peak": False, **extra})
     return make
 
 

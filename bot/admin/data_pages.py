@@ -1,15 +1,16 @@
 """Dashboard, prices (latest table, history chart, manual entry), news (hide/show) and the audit log."""
 from __future__ import annotations
 
-from flask import abort, jsonify, request
+from flask import Response, abort, g, jsonify, request
 from sqlalchemy import select
 
+from bot import alerts
 from bot import subscribers as subs
 from bot.admin import pushes
-from bot.admin.chart import line_chart
 from bot.admin.source_pages import pending_count, source_rows
-from bot.admin.web import actor, blueprint, bot, db, done, page, t
+from bot.admin.web import actor, blueprint, bot, db, done, page
 from bot.audit import audit, recent
+from bot.charts import chart_data, render_png
 from bot.market import manual
 from bot.market.quotes import last_trading_day, latest_price
 from bot.models import NewsItem
@@ -66,11 +67,28 @@ def product(code: str):
         else:
             outcome = manual.record_quote(session, actor(), info, when, low, high, source)
             session.commit()
+            alerts.deliver_pending(bot().db, bot().config)  # the alerts this quote fired
             return done("admin.product", f"quote_{outcome}", code=code)
     quotes = manual.history(session, code)
-    chart = line_chart([(q.date, q.mid) for q in quotes])
-    return page("product.html", status, product=info, quotes=list(reversed(quotes)), chart=chart, error=error,
-                form=form, today=_today(), manual_source=manual.MANUAL_SOURCE)
+    return page("product.html", status, product=info, quotes=list(reversed(quotes)), error=error, form=form,
+                today=_today(), manual_source=manual.MANUAL_SOURCE, chart_days=CHART_DAYS)
+
+
+CHART_DAYS = 90
+
+
+@blueprint.get("/prices/<code>/chart.png")
+def product_chart(code: str):
+    """The same chart as the chat's `trend` (mid line, low–high band), in the admin's language."""
+    info = bot().catalog().by_code.get(code)
+    if info is None:
+        abort(404)
+    data = chart_data(db(), info, CHART_DAYS, _today(), g.lang)
+    if data is None:
+        abort(404)
+    response = Response(render_png(data), mimetype="image/png")
+    response.headers["Cache-Control"] = "private, max-age=300"
+    return response
 
 
 @blueprint.get("/news")

@@ -142,6 +142,7 @@ ZH = {
     "running": "进行中",
     "done": "完成",
     "stopped": "已停止",
+    "Only a daily push can be retried from here.": "只有每日推送可以在此重发。",
     # sources and quarantine
     "Approve": "批准",
     "Decided": "已处理",

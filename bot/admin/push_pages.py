@@ -44,6 +44,8 @@ def push_retry(run_id: int):
     run = session.get(PushRun, run_id)
     if run is None:
         abort(404)
+    if run.kind != "daily":
+        return page("error.html", 400, message=t("Only a daily push can be retried from here."))
     if not pushes.BACKGROUND.start(bot(), run.run_date, retry_failed=True):
         return page("error.html", 409, message=t("A push started from this console is still running."))
     audit(session, actor(), "push.retry_failed", f"push:{run.id}", run_date=str(run.run_date))

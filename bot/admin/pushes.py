@@ -7,7 +7,6 @@ import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -74,12 +73,15 @@ def deliveries_of(session: Session, subscriber_id: int, limit: int = 30) -> list
 
 
 def next_runs(config, now: datetime, count: int = 3) -> list[tuple[str, datetime]]:
-    """The next fire times of the scheduled jobs (aware, in the configured time zone), soonest first."""
+    """The next fire times of the scheduled pushes (aware, in the configured time zone), soonest first."""
+    from bot.cron import trigger as cron_trigger
     from bot.push.scheduler import jobs
 
     found = []
     for job in jobs(config):
-        trigger = CronTrigger.from_crontab(job.cron, timezone=config.zone)
+        if not job.id.startswith("push."):  # not the fetches, nor the alerts' minute-by-minute delivery
+            continue
+        trigger = cron_trigger(job.cron, config.zone)
         when = now
         for _ in range(count):
             fire = trigger.get_next_fire_time(None, when)
@@ -107,14 +109,16 @@ class Background:
         self._thread: threading.Thread | None = None
 
     def start(self, bot, day: date, retry_failed: bool = False, retry_unknown: bool = False,
-              dispose: bool = False) -> bool:
-        """Start the daily push of `day` with `bot`; False when one started here is still running.
-        `dispose`: the bot was made for this push; close its database connections afterwards."""
+              dispose: bool = False, broadcast: str | None = None) -> bool:
+        """Start the daily push of `day` with `bot` (or the `broadcast` text); False when one started here is
+        still running. `dispose`: the bot was made for this push; close its database connections afterwards."""
+        from bot.push.broadcast import Broadcast
         from bot.push.run import DailyPush
 
         def work():
             try:
-                report = DailyPush(bot).run(day, retry_failed=retry_failed, retry_unknown=retry_unknown)
+                push = Broadcast(bot, broadcast) if broadcast else DailyPush(bot)
+                report = push.run(day, retry_failed=retry_failed, retry_unknown=retry_unknown)
                 log.info("push %s started by an admin: %s %s", day, report.status, report.counts)
             except Exception:
                 log.exception("push %s started by an admin failed", day)

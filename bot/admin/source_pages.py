@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import abort
 from sqlalchemy import func, select
 
+from bot import alerts
 from bot.admin.web import actor, blueprint, bot, db, done, page, t
 from bot.audit import audit
 from bot.ingest.jobs import run_source, sources_of
@@ -64,4 +65,6 @@ def quarantine_decide(held_id: int, action: str):
     audit(session, actor(), f"quarantine.{action}", f"price:{held.product_code}:{held.date}:{held.source}",
           low=str(held.low), high=str(held.high), reason=held.reason)
     session.commit()
+    if action == "approve":
+        alerts.deliver_pending(bot().db, bot().config)  # the alerts the approved quote fired
     return done("admin.quarantine", "approved" if action == "approve" else "rejected")

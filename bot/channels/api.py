@@ -203,17 +203,27 @@ class _TokenClient:
     def __init__(self, http: Http, base_url: str, tokens: TokenStore):
         self.http, self.base_url, self.tokens = http, base_url.rstrip("/"), tokens
 
-    def call(self, path: str, payload: dict | None = None, method: str = "POST") -> dict:
+    def call(self, path: str, payload: dict | None = None, method: str = "POST", params: dict | None = None,
+             **kwargs) -> dict:
         for attempt in (1, 2):
             token = self.tokens.get()
             try:
-                return self.http.call(method, self.base_url + path, params={"access_token": token}, json=payload)
+                return self.http.call(method, self.base_url + path, params={"access_token": token, **(params or {})},
+                                      json=payload, **kwargs)
             except ApiError as err:
                 if err.kind != "token" or attempt == 2:
                     raise
                 log.warning("access token refused (%s) on %s: refreshing once", err.errcode, path)
                 self.tokens.invalidate(token)
         raise AssertionError("unreachable")
+
+    def upload_media(self, kind: str, filename: str, content: bytes, mimetype: str = "image/png") -> str:
+        """Upload temporary media (3 days; the same endpoint on WeChat and WeCom); its media_id."""
+        data = self.call("/cgi-bin/media/upload", params={"type": kind},
+                         files={"media": (filename, content, mimetype)})
+        if not data.get("media_id"):
+            raise ApiError("transient", None, "media upload answered no media_id")
+        return str(data["media_id"])
 
 
 class WeChatClient(_TokenClient):
@@ -238,6 +248,10 @@ class WeChatClient(_TokenClient):
 
     def send_custom_text(self, openid: str, text: str) -> dict:
         return self.call("/cgi-bin/message/custom/send", {"touser": openid, "msgtype": "text", "text": {"content": text}})
+
+    def send_custom_image(self, openid: str, media_id: str) -> dict:
+        return self.call("/cgi-bin/message/custom/send",
+                         {"touser": openid, "msgtype": "image", "image": {"media_id": media_id}})
 
     def send_template(self, openid: str, template_id: str, data: dict[str, str], url: str = "") -> dict:
         payload: dict[str, Any] = {"touser": openid, "template_id": template_id,
@@ -300,6 +314,9 @@ class WeComClient(_TokenClient):
 
     def send_text(self, user: str, text: str) -> WeComResult:
         return self.send([user], "text", {"content": text})
+
+    def send_image(self, user: str, media_id: str) -> WeComResult:
+        return self.send([user], "image", {"media_id": media_id})
 
 
 class RateWindow:

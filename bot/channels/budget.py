@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Callable
 
 from sqlalchemy.orm import Session
@@ -19,20 +20,29 @@ from bot.dedup import answer_once
 from bot.messages import Reply
 
 log = logging.getLogger(__name__)
+CLAIM_WAIT = 1.0  # seconds the request waits to learn whether it holds the message's key
 
 
 def answer_within(db: Database, key: str, produce: Callable[[Session], tuple[str, Reply]], budget: float,
-                  wait_seconds: float, send_later: Callable[[Reply], None] | None) -> str | None:
+                  wait_seconds: float, send_later: Callable[[Reply], None] | None,
+                  on_claim: Callable[[bool], None] | None = None) -> str | None:
     """The passive reply body for `key` (once per key, see answer_once), or None to answer `success`.
 
     `produce(session)` returns (the passive reply body, the Reply); without `send_later` (no API
-    configured) the work simply runs in the request, as before."""
+    configured) the work simply runs in the request, as before. `on_claim(first)` hears whether this
+    attempt got the key (a retry did not); it has been called by the time this returns."""
     if send_later is None:
-        return answer_once(db, key, lambda session: produce(session)[0], wait_seconds)
+        return answer_once(db, key, lambda session: produce(session)[0], wait_seconds, on_claim)
     lock = threading.Lock()
     state = {"late": False, "passive": False}
     done = threading.Event()
+    decided = threading.Event()  # the claim is made or refused: the request knows whether it is a repeat
     out: dict = {}
+
+    def claimed(first: bool) -> None:
+        if on_claim is not None:
+            on_claim(first)
+        decided.set()
 
     def passive_or_later(session: Session) -> str:
         body, reply = produce(session)
@@ -45,10 +55,11 @@ def answer_within(db: Database, key: str, produce: Callable[[Session], tuple[str
 
     def work() -> None:
         try:
-            out["body"] = answer_once(db, key, passive_or_later, wait_seconds)
+            out["body"] = answer_once(db, key, passive_or_later, wait_seconds, claimed)
         except Exception as exc:  # handed to the request if it still waits, else logged
             out["error"] = exc
         finally:
+            decided.set()
             done.set()
         reply = out.get("later")
         if reply is not None and not reply.empty:
@@ -59,12 +70,15 @@ def answer_within(db: Database, key: str, produce: Callable[[Session], tuple[str
         elif "error" in out and state["late"]:
             log.error("a late answer failed: %s", type(out["error"]).__name__)
 
+    started = time.monotonic()
     threading.Thread(target=work, name="answer", daemon=True).start()
-    if not done.wait(budget):
+    decided.wait(max(budget, CLAIM_WAIT))  # a single insert: worth waiting for even with a tiny budget
+    if not done.wait(max(budget - (time.monotonic() - started), 0)):
         with lock:
             if not state["passive"]:
                 state["late"] = True
         if state["late"]:
+            decided.wait(CLAIM_WAIT)  # a database insert: the caller learns whether it was the first attempt
             return None
         done.wait()
     if "error" in out:

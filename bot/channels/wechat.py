@@ -11,9 +11,10 @@ from flask import Blueprint, Response, abort, current_app, request
 from bot.channels.crypto import CryptoError, MessageCrypto, signature_matches
 from bot.channels.wechat_xml import XMLError, parse, render_envelope, render_reply
 from bot.channels.budget import answer_within
+from bot.charts import attach_image
 from bot.dedup import record_once
 from bot.messages import Message, Reply
-from bot.metrics import counted_callback
+from bot.metrics import counted_callback, late_unless_repeat
 from bot.router import touch_subscriber
 from bot.service import Bot
 
@@ -107,15 +108,21 @@ def receive(outcome: dict[str, str]) -> Response:
             reply = Reply(text=reply.text)
         return render_reply(message.user_id, fields.get("ToUserName", ""), reply, int(time.time()))
 
+    api = current_app.extensions.get("rebot.wechat_api")
+
     def produce(session) -> tuple[str, Reply]:
-        outcome["outcome"] = "late"  # this attempt has the key: unless ready in time, the answer goes out later
-        reply = noted(bot.answer(message, TEXT_REPLY_BYTES, session=session))
+        reply = attach_image(bot.db, api, noted(bot.answer(message, TEXT_REPLY_BYTES, session=session)), session)
         return xml_of(reply), reply
 
-    api = current_app.extensions.get("rebot.wechat_api")
-    send_later = (lambda reply: api.send_custom_text(message.user_id, reply.text)) if api else None
+    def send_later(reply: Reply) -> None:
+        if reply.media_id:
+            api.send_custom_image(message.user_id, reply.media_id)
+        else:
+            api.send_custom_text(message.user_id, reply.text)
+
     wait = bot.config["wechat.reply_wait_seconds"]
     outcome["outcome"] = "retry"  # unless this attempt is the first
+
     try:
         with bot.db.raw() as conn:  # the quick path: one connection, one commit
             cached = bot.cached_reply(message, TEXT_REPLY_BYTES, conn)
@@ -128,7 +135,8 @@ def receive(outcome: dict[str, str]) -> Response:
 
                 xml = record_once(bot.db, key, xml_of(reply), wait, also=first_attempt, conn=conn)
         if cached is None:
-            xml = answer_within(bot.db, key, produce, bot.config["wechat.reply_budget_seconds"], wait, send_later)
+            xml = answer_within(bot.db, key, produce, bot.config["wechat.reply_budget_seconds"], wait,
+                                send_later if api else None, on_claim=late_unless_repeat(outcome))
     except Exception:  # e.g. the database failed outside the handler: an error page would read "无法提供服务"
         log.exception("wechat: could not answer a message (msg_type=%s)", fields.get("MsgType"))
         outcome["outcome"] = "error"

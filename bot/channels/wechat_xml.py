@@ -67,9 +67,11 @@ def cdata(text: str) -> str:
 
 
 def render_reply(to_user: str, from_user: str, reply: Reply, create_time: int) -> str:
-    """A passive reply in WeChat's XML: news when the reply has articles, else text."""
+    """A passive reply in WeChat's XML: image when the reply has a media id, news when it has articles, else text."""
     head = (f"<xml><ToUserName>{cdata(to_user)}</ToUserName><FromUserName>{cdata(from_user)}</FromUserName>"
             f"<CreateTime>{create_time}</CreateTime>")
+    if reply.media_id:
+        return f"{head}<MsgType><![CDATA[image]]></MsgType><Image><MediaId>{cdata(reply.media_id)}</MediaId></Image></xml>"
     if reply.articles:
         items = "".join(
             f"<item><Title>{cdata(a.title)}</Title><Description>{cdata(a.description)}</Description>"

@@ -13,10 +13,11 @@ import time
 from flask import Blueprint, Response, abort, current_app, request
 
 from bot.channels.budget import answer_within
-from bot.metrics import counted_callback
+from bot.metrics import counted_callback, late_unless_repeat
 from bot.channels.crypto import CryptoError, MessageCrypto
 from bot.channels.wechat import TEXT_REPLY_BYTES, to_message
 from bot.channels.wechat_xml import XMLError, parse, render_envelope, render_reply
+from bot.charts import attach_image
 from bot.messages import Reply
 from bot.service import Bot
 
@@ -83,20 +84,26 @@ def receive(outcome: dict[str, str]):
     message = dataclasses.replace(message, channel="wecom")
     key = "wecom:" + (fields.get("MsgId") or f"{message.user_id}:{fields.get('CreateTime', '')}")
 
+    api = current_app.extensions.get("rebot.wecom_api")
+
     def produce(session) -> tuple[str, Reply]:
-        outcome["outcome"] = "late"  # this attempt has the key: unless ready in time, the answer goes out later
-        reply = bot.answer(message, TEXT_REPLY_BYTES, session=session)
+        reply = attach_image(bot.db, api, bot.answer(message, TEXT_REPLY_BYTES, session=session), session)
         outcome.update(command=reply.command, outcome=reply.outcome)
         if reply.empty:
             return "", reply
         return render_reply(message.user_id, fields.get("ToUserName", ""), reply, int(time.time())), reply
 
-    api = current_app.extensions.get("rebot.wecom_api")
-    send_later = (lambda reply: api.send_text(message.user_id, reply.text)) if api else None
+    def send_later(reply: Reply) -> None:
+        if reply.media_id:
+            api.send_image(message.user_id, reply.media_id)
+        else:
+            api.send_text(message.user_id, reply.text)
+
     outcome["outcome"] = "retry"  # unless this attempt is the first
     try:
         xml = answer_within(bot.db, key, produce, bot.config["wechat.reply_budget_seconds"],
-                            bot.config["wechat.reply_wait_seconds"], send_later)
+                            bot.config["wechat.reply_wait_seconds"], send_later if api else None,
+                            on_claim=late_unless_repeat(outcome))
     except Exception:
         outcome["outcome"] = "error"
         log.exception("wecom: could not answer a message (msg_type=%s)", fields.get("MsgType"))

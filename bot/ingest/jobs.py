@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
+from bot import alerts
 from bot.config import Config
 from bot.db import Database
 from bot.ingest.extract import Extractor
@@ -35,6 +36,7 @@ class RunResult:
     quotes_quarantined: int = 0
     quotes_rejected: int = 0
     news_new: int = 0
+    alerts_sent: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -96,6 +98,11 @@ def run_source(db: Database, config: Config, source: SourceConfig, now: datetime
         log.exception("source %s: storing failed", source.name)
         result.error = f"storing failed: {type(exc).__name__}: {exc}"
         _record_failure(db, source, result.error)
+        return result
+    try:  # the alerts these quotes fired go out from this process (the embedded default), with any left over
+        result.alerts_sent = alerts.deliver_pending(db, config)
+    except Exception:
+        log.exception("source %s: delivering alerts failed (they stay queued)", source.name)
     return result
 
 

@@ -78,11 +78,14 @@ class WeChatChannel:
         if self.mode == "mass" and not config["push.wechat.mass_tag_id"]:
             raise ConfigError(["push.wechat.mass_tag_id: required when push.wechat.mode is mass (the tag to send to)"])
 
-    def send(self, content: Content, recipients: list[str]) -> dict[str, Outcome]:
+    def send(self, content: Content, recipients: list[str], personal: bool = False) -> dict[str, Outcome]:
+        """`personal`: a message for this follower alone (an alert), never a mass send."""
         (recipient,) = recipients
         self.limit.wait()
         try:
-            if self.mode == "mass":
+            if self.mode == "mass" and personal:
+                self._custom(recipient, content)
+            elif self.mode == "mass":
                 tag = int(recipient.removeprefix("tag:"))
                 self.client.mass_send_text(tag, content.text, f"rebot-{content.key}-{tag}")
             elif self.mode == "custom":
@@ -119,8 +122,14 @@ class WeComChannel:
         self.client = client
         self.interval = config["push.wecom.duplicate_check_seconds"]
         self.limit = RateLimiter(config["push.wecom.rate_per_second"])
+        # WeCom asks senders to avoid the first minute of :00 and :30, its peaks (the default push is 17:30).
+        now = time.time()
+        self.not_before = now - now % 60 + 60 if config["push.wecom.avoid_peak"] and \
+            time.localtime(now).tm_min in (0, 30) else 0.0
 
     def send(self, content: Content, recipients: list[str]) -> dict[str, Outcome]:
+        if time.time() < self.not_before:
+            time.sleep(self.not_before - time.time())
         self.limit.wait()
         try:
             result = self.client.send(recipients, "text", {"content": content.text}, self.interval)

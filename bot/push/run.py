@@ -61,6 +61,16 @@ class _Result:
     tries: int
 
 
+def run_report(db, run_id: int) -> RunReport:
+    """The figures of a run from the ledger."""
+    with db.session() as session:
+        row = session.get(PushRun, run_id)
+        counts = dict.fromkeys(STATUSES, 0)
+        counts.update(session.execute(select(Delivery.status, func.count()).where(Delivery.run_id == run_id)
+                                      .group_by(Delivery.status)).all())
+        return RunReport(row.run_date, row.status, row.reason, counts, row.id)
+
+
 class _SendingMarker:
     """Marks rows `sending` for the worker threads, many calls' rows in one transaction (group commit).
 
@@ -267,8 +277,7 @@ class DailyPush:
         self._marker = _SendingMarker(self.db, self.owner)
         with self.db.session() as content_session, self._marker, \
                 ThreadPoolExecutor(self.config["push.workers"], thread_name_prefix="push") as pool:
-            content = DailyContent(self.config, content_session, self.bot.catalog(), run.run_date,
-                                   self.bot.router.renderer)
+            content = self._content(content_session, run)
             done: queue.Queue = queue.Queue()
             outstanding, exhausted, buffered = 0, False, []
             flushed = logged = time.monotonic()
@@ -305,6 +314,10 @@ class DailyPush:
                     logged = now
             log.info("push %s: %d settled (%d sent)", run.run_date, settled, sent)
         return sent
+
+    def _content(self, session, run: PushRun) -> DailyContent:
+        """What the run sends: anything with `for_subscriber(codes, language) -> Content` (a broadcast differs)."""
+        return DailyContent(self.config, session, self.bot.catalog(), run.run_date, self.bot.router.renderer)
 
     def _claim(self, run: PushRun, channels: list[str], batch: int) -> list:
         """Reserve up to `batch` queued rows for this process (they stay `queued` until their call)."""
@@ -419,12 +432,7 @@ class DailyPush:
 
     # ----- reporting ----------------------------------------------------------------------------------
     def _report(self, run: PushRun) -> RunReport:
-        with self.db.session() as session:
-            row = session.get(PushRun, run.id)
-            counts = dict.fromkeys(STATUSES, 0)
-            counts.update(session.execute(select(Delivery.status, func.count()).where(Delivery.run_id == run.id)
-                                          .group_by(Delivery.status)).all())
-            return RunReport(row.run_date, row.status, row.reason, counts, row.id)
+        return run_report(self.db, run.id)
 
     def _tell_admins(self, report: RunReport) -> None:
         """One message to each admin (WeChat openids in `admins`) with the run's figures."""

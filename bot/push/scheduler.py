@@ -19,7 +19,7 @@ from bot.config import Config
 
 log = logging.getLogger(__name__)
 
-JOB_PROVIDERS = ("bot.push.scheduler:push_jobs", "bot.ingest.jobs:source_jobs")
+JOB_PROVIDERS = ("bot.push.scheduler:push_jobs", "bot.ingest.jobs:source_jobs", "bot.alerts:alert_jobs")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,55 @@
+"""A one-off text from an admin to every subscriber who gets the pushes, through the same ledger.
+
+Each broadcast is its own PushRun (kind `broadcast:<id>`), so it is sent once per recipient, can be
+resumed, and shows in the console with its deliveries like the daily runs."""
+from __future__ import annotations
+
+import secrets
+from datetime import date
+
+import jinja2
+
+from bot.models import PushRun
+from bot.push.content import DEFAULT_TEMPLATE_FIELDS, MARKDOWN_BYTES, TEMPLATE_VALUE_BYTES, TEXT_BYTES, Content
+from bot.push.run import DailyPush
+from bot.render import fit_bytes
+
+MAX_TEXT_BYTES = TEXT_BYTES
+
+
+class BroadcastContent:
+    """The same text for everyone, in each shape a channel needs."""
+
+    def __init__(self, config, text: str, key: str, day: date):
+        fields = config["push.wechat.template_fields"] or DEFAULT_TEMPLATE_FIELDS
+        env = jinja2.Environment(autoescape=False)  # lenient: a field the broadcast has no value for is empty
+        title, _, body = text.partition("\n")
+        values = {"title": title, "date": str(day), "prices": body.strip(), "news": "", "text": text}
+        self.content = Content(key, config["language"], title, fit_bytes(text, TEXT_BYTES),
+                               fit_bytes(text, MARKDOWN_BYTES),
+                               {name: fit_bytes(env.from_string(str(source)).render(**values).strip(),
+                                                TEMPLATE_VALUE_BYTES) for name, source in fields.items()})
+
+    def for_subscriber(self, _codes, _language) -> Content:
+        return self.content
+
+
+class Broadcast(DailyPush):
+    """`Broadcast(bot, text).run()` sends `text` to the daily push's recipients, each once."""
+
+    def __init__(self, bot, text: str, **kwargs):
+        super().__init__(bot, **kwargs)
+        self.text = text
+        self.kind = f"broadcast:{secrets.token_hex(6)}"
+
+    def _get_or_create_run(self, day: date) -> PushRun:
+        with self.db.session() as session:
+            run = PushRun(kind=self.kind, run_date=day, status="running", data_date=None, reason="")
+            session.add(run)
+        return run
+
+    def _content(self, session, run: PushRun) -> BroadcastContent:
+        return BroadcastContent(self.config, self.text, f"broadcast-{run.id}", run.run_date)
+
+    def _tell_admins(self, report) -> None:
+        """The admin who sent it gets the figures in the console; no daily-summary report for a broadcast."""

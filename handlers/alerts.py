@@ -1,0 +1,123 @@
+"""alert / 提醒, alerts / 我的提醒, alert del N / 删除提醒 N: one's own price alerts."""
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import select
+
+from bot.alerts import crossed
+from bot.market.quotes import latest_price
+from bot.messages import CommandError, TemplateReply
+from bot.models import Alert
+from bot.router import Context, command
+from handlers.price import resolve_products
+
+_OPERATORS = {">": "above", ">=": "above", "above": "above", "over": "above", "高于": "above", "超过": "above",
+              "<": "below", "<=": "below", "below": "below", "under": "below", "低于": "below", "跌破": "below"}
+_MULTIPLIERS = {"": 1, "万": 10_000, "w": 10_000, "k": 1_000, "m": 1_000_000}
+_NUMBER = r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)\s*(?P<mult>万|[wWkKmM])?"
+_UNIT_WORDS = r"(?:\s*(?:元/吨|元/公斤|元|yuan/t|yuan/kg|usd/kg|yuan))?"
+_LINE = re.compile(r"^(?P<product>.+?)\s*(?P<op>>=|<=|>|<|above|over|below|under|高于|超过|低于|跌破)\s*"
+                   + _NUMBER + _UNIT_WORDS + r"$", re.IGNORECASE)
+_MOVE = re.compile(r"^(?P<product>.+?)\s*[±+]?\s*(?P<pct>\d+(?:\.\d+)?)\s*%$")
+_LIST_WORDS = {"", "list", "列表"}
+_DELETE = re.compile(r"^(?:del|delete|remove|rm|删除|删)\s*(?P<n>.*)$", re.IGNORECASE)
+MAX_MOVE_PCT = Decimal(100)
+DELIVERED_ON = ("wechat", "wecom")  # channels an alert message can reach (not `rebot chat`)
+
+
+def parse_amount(num: str, mult: str | None) -> Decimal:
+    """'46' '万' -> 460000; '460k' -> 460000; '1.5M' -> 1500000; '460,000' -> 460000."""
+    return Decimal(num.replace(",", "")) * _MULTIPLIERS[(mult or "").lower()]
+
+
+def _own_alerts(ctx: Context) -> list[Alert]:
+    sub = ctx.subscriber(create=False)
+    if sub is None or sub.id is None:
+        return []
+    return list(ctx.session.scalars(select(Alert).where(Alert.subscriber_id == sub.id).order_by(Alert.id)))
+
+
+def _listing(ctx: Context, name: str = "alerts", **data):
+    rows = [(a, ctx.catalog.by_code.get(a.product_code)) for a in _own_alerts(ctx)]
+    return TemplateReply(name, {"rows": rows, **data})
+
+
+@command("alert", aliases=("提醒", "价格提醒", "预警"),
+         usage_en="alert <product> > <price> | < <price> | <N>%", usage_zh="提醒 <产品> > <价格> | < <价格> | <N>%",
+         help_en="tell me when a price crosses a line, e.g. alert PrNd > 460000, alert Dy 3%",
+         help_zh="价格越线时提醒我，如：提醒 镨钕 > 46万，提醒 镝 3%")
+def alert(ctx: Context, args: str):
+    """Set an alert; alone, list them; `alert del N` deletes one."""
+    if args.lower() in _LIST_WORDS:
+        return _listing(ctx)
+    deleting = _DELETE.match(args)
+    if deleting:
+        return delete(ctx, deleting["n"])
+    line, move = _LINE.match(args), _MOVE.match(args)
+    if line:
+        product_text, kind = line["product"], _OPERATORS[line["op"].lower()]
+        try:
+            threshold = parse_amount(line["num"], line["mult"])
+        except InvalidOperation:
+            raise CommandError("alert_usage") from None
+    elif move:
+        product_text, kind, threshold = move["product"], "move", Decimal(move["pct"])
+        if not 0 < threshold <= MAX_MOVE_PCT:
+            raise CommandError("alert_usage", problem="move")
+    else:
+        raise CommandError("alert_usage")
+    if threshold <= 0 or threshold >= Decimal("1e13"):
+        raise CommandError("alert_usage", problem="amount")
+    products = resolve_products(ctx, product_text.strip(), "alert")
+    if len(products) != 1:
+        raise CommandError("alert_usage", problem="one_product")
+    product = products[0]
+    threshold = threshold.quantize(Decimal("0.01"))
+    existing = _own_alerts(ctx)
+    for number, old in enumerate(existing, 1):
+        if (old.product_code, old.kind, old.threshold) == (product.code, kind, threshold):
+            return TemplateReply("alert_set", {"alert": old, "number": number, "product": product, "view": None,
+                                               "past": False, "again": True})
+    limit = ctx.config["alerts.max_per_user"]
+    if len(existing) >= limit:
+        raise CommandError("alert_limit", limit=limit)
+    view = latest_price(ctx.session, product, ctx.today)
+    # Already past the line: it fires when the price next crosses it, after moving back by the margin.
+    past = kind != "move" and view is not None and crossed(kind, threshold, view.mid, None)
+    sub = ctx.subscriber()
+    ctx.session.flush()
+    row = Alert(subscriber_id=sub.id, product_code=product.code, kind=kind, threshold=threshold, armed=not past)
+    ctx.session.add(row)
+    ctx.session.flush()
+    return TemplateReply("alert_set", {"alert": row, "number": len(existing) + 1, "product": product, "view": view,
+                                       "past": past, "again": False,
+                                       "hysteresis": ctx.config["alerts.hysteresis_pct"],
+                                       "delivered": ctx.message.channel in DELIVERED_ON})
+
+
+@command("alerts", aliases=("我的提醒", "提醒列表"), usage_en="alerts", usage_zh="我的提醒",
+         help_en="your price alerts, numbered", help_zh="我的价格提醒（带编号）")
+def alerts(ctx: Context, args: str):
+    return _listing(ctx)
+
+
+@command("alert del", aliases=("alert delete", "alert remove", "删除提醒", "提醒删除", "取消提醒"),
+         usage_en="alert del <N>", usage_zh="删除提醒 <编号>",
+         help_en="delete alert N (the number from `alerts`)", help_zh="删除第 N 条提醒（编号见“我的提醒”）")
+def delete(ctx: Context, args: str):
+    own = _own_alerts(ctx)
+    try:
+        number = int(args.strip().lstrip("#"))
+    except ValueError:
+        raise CommandError("alert_del_usage", count=len(own)) from None
+    if not 1 <= number <= len(own):
+        raise CommandError("alert_del_usage", count=len(own), number=number)
+    gone = own[number - 1]
+    ctx.session.delete(gone)
+    ctx.session.flush()
+    return _listing(ctx, "alert_deleted", deleted=gone, deleted_number=number,
+                    deleted_product=ctx.catalog.by_code.get(gone.product_code))
+
+

@@ -1,0 +1,48 @@
+"""trend / 走势 (and `price PrNd 30d`): a product's price over a period, as a chart or a text sparkline."""
+from __future__ import annotations
+
+import re
+
+from bot.charts import chart_data, summary
+from bot.messages import ChartReply, CommandError, TemplateReply
+from bot.router import Context, command
+
+_PERIOD = re.compile(r"^(?P<rest>.*?)\s*(?P<n>\d+)\s*(?P<unit>days?|d|天|日|weeks?|w|周|months?|m|个月|月)$",
+                     re.IGNORECASE)
+_UNIT_DAYS = {"d": 1, "day": 1, "days": 1, "天": 1, "日": 1, "w": 7, "week": 7, "weeks": 7, "周": 7,
+              "m": 30, "month": 30, "months": 30, "个月": 30, "月": 30}
+MIN_DAYS, MAX_DAYS = 2, 730
+
+
+def split_period(args: str) -> tuple[str, int | None]:
+    """('PrNd', 30) for 'PrNd 30d' / '镨钕 30天' / 'PrNd 1m'; (args, None) without a period."""
+    found = _PERIOD.match(args.strip())
+    if not found or not found["rest"].strip():
+        return args, None
+    return found["rest"].strip(), int(found["n"]) * _UNIT_DAYS[found["unit"].lower()]
+
+
+@command("trend", aliases=("走势", "趋势", "图表"),
+         usage_en="trend <product> [30d]", usage_zh="走势 <产品> [90天]",
+         help_en="price chart over a period, e.g. trend PrNd 90d (also: price PrNd 30d)",
+         help_zh="价格走势图，如：走势 镨钕 90天（也可：价格 镨钕 30天）")
+def trend(ctx: Context, args: str):
+    product_text, days = split_period(args)
+    return chart_reply(ctx, product_text, days or ctx.config["charts.default_days"])
+
+
+def chart_reply(ctx: Context, product_text: str, days: int):
+    """The chart of one product over `days` days, with its text version."""
+    from handlers.price import resolve_products
+
+    if not product_text.strip():
+        raise CommandError("trend_usage")
+    if not MIN_DAYS <= days <= MAX_DAYS:
+        raise CommandError("trend_usage", days=days, min=MIN_DAYS, max=MAX_DAYS)
+    products = resolve_products(ctx, product_text, "trend")
+    if len(products) != 1:
+        raise CommandError("trend_usage")
+    data = chart_data(ctx.session, products[0], days, ctx.today, ctx.language)
+    if data is None:
+        raise CommandError("no_quote", product=products[0])
+    return ChartReply(data, TemplateReply("trend", {"data": data, **summary(data)}))
