@@ -6,7 +6,7 @@ from decimal import Decimal
 from itertools import chain
 
 from sqlalchemy import (JSON, Date, DateTime, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, event,
-                        false, select, text, update)
+                        false, text, update)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 
@@ -159,7 +159,6 @@ class MarketVersion(Base):
 MARKET_MODELS = (Product, PriceQuote, NewsItem)
 _MARKET_TABLES = {model.__tablename__ for model in MARKET_MODELS}
 _BUMP = update(MarketVersion).where(MarketVersion.id == 1).values(version=MarketVersion.version + 1)
-READ_MARKET_VERSION = select(MarketVersion.version).where(MarketVersion.id == 1)
 
 
 @event.listens_for(Session, "before_flush")

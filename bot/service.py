@@ -13,7 +13,6 @@ from bot.db import Database
 from bot.market.catalog import Catalog
 from bot.messages import Message, Reply
 from bot.metrics import Metrics, quote_ages
-from bot.models import READ_MARKET_VERSION
 from bot.reply_cache import ReplyCache
 from bot.router import Router, language_of, touch_subscriber
 
@@ -84,7 +83,7 @@ class Bot:
             return replace(self.apology(message), command=getattr(exc, "command_name", ""))
 
     def _answer(self, session, message: Message, max_bytes: int) -> Reply:
-        version = session.execute(READ_MARKET_VERSION).scalar_one()
+        version = self.market_version(session.connection().connection)
         catalog = self.catalog(version)
         now = self.clock()
         reply, language = self.router.handle(session, message, now, catalog, max_bytes)

@@ -8,7 +8,6 @@ import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 
 from bot.leader import LEADER, Leadership, latest_slot
 from bot.models import Lease, utcnow

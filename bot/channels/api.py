@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator
 
 import requests
 from requests.adapters import HTTPAdapter
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from bot import leases
 from bot.config import Config
