@@ -78,6 +78,8 @@ def test_every_admin_route_refuses_anonymous_requests(client, bot, method, path)
 def test_json_is_refused_with_401_when_asked_for_json(client):
     response = client.get("/admin/subscribers", headers={"Accept": "application/json"})
     assert response.status_code == 401
+    anything = client.get("/admin/", headers={"Accept": "*/*"})  # curl, a phone's browser: the sign-in page
+    assert anything.status_code == 302 and anything.headers["Location"].startswith("/admin/login")
 
 
 def test_sign_in_sets_a_hardened_session_cookie_and_returns_to_the_page_asked_for(app, bot):

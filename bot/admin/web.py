@@ -57,7 +57,7 @@ def actor() -> str:
 
 def wants_json() -> bool:
     return request.path.endswith(".json") or (
-        request.accept_mimetypes.best_match(["application/json", "text/html"]) == "application/json")
+        request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json")
 
 
 def page(template: str, status: int = 200, **data) -> Response:
