@@ -31,10 +31,14 @@ class Database:
         self._datetime = DateTime().bind_processor(dialect) or (lambda value: value)
 
     @contextmanager
-    def raw(self) -> Iterator[Any]:
-        """A pooled DB-API connection, for the few statements on every message's path (ORM costs too much there).
+    def raw(self, conn: Any = None) -> Iterator[Any]:
+        """A pooled DB-API connection, for the few statements on every message's path (ORM costs too much there);
+        `conn` itself when one is given (a caller already holding one), left open.
 
         Write SQL with `?` placeholders and pass it through `sql()`; the pool rolls back what is not committed."""
+        if conn is not None:
+            yield conn
+            return
         conn = self.engine.raw_connection()
         try:
             yield conn

@@ -69,28 +69,24 @@ def record_once(db: Database, key: str, result: str, wait_seconds: float,
     `db.raw()`, or one of its own), one commit (with Redis: one SET NX, and the database only for `also`)."""
     if db.redis is not None:
         return db.redis.record_once(key, result, wait_seconds, (lambda: _also(db, also, conn)) if also else None)
-    if conn is None:
-        with db.raw() as own:
-            return record_once(db, key, result, wait_seconds, also, own)
-    try:
-        cursor = conn.cursor()
-        cursor.execute(db.sql(_RECORD), (key, result, db.timestamp(utcnow())))
-        if also is not None:
-            also(cursor)
-        conn.commit()
-        return result
-    except db.IntegrityError:
-        conn.rollback()
-        return _wait_for(db, key, wait_seconds)
+    with db.raw(conn) as conn:
+        try:
+            cursor = conn.cursor()
+            cursor.execute(db.sql(_RECORD), (key, result, db.timestamp(utcnow())))
+            if also is not None:
+                also(cursor)
+            conn.commit()
+            return result
+        except db.IntegrityError:
+            conn.rollback()
+    return _wait_for(db, key, wait_seconds)
 
 
 def _also(db: Database, also: Callable[[Any], None], conn=None) -> None:
     """Run `also(cursor)` in a transaction of its own (on `conn` if given)."""
-    if conn is None:
-        with db.raw() as own:
-            return _also(db, also, own)
-    also(conn.cursor())
-    conn.commit()
+    with db.raw(conn) as conn:
+        also(conn.cursor())
+        conn.commit()
 
 
 def _wait_for(db: Database, key: str, wait_seconds: float) -> str | None:

@@ -42,12 +42,10 @@ class Bot:
         """The count of changes to products, quotes and news so far (see models.MarketVersion).
 
         `conn`: a DB-API connection from `db.raw()` to read it on (default: one of its own)."""
-        if conn is None:
-            with self.db.raw() as own:
-                return self.market_version(own)
-        cursor = conn.cursor()
-        cursor.execute(_READ_VERSION)
-        return cursor.fetchone()[0]
+        with self.db.raw(conn) as conn:
+            cursor = conn.cursor()
+            cursor.execute(_READ_VERSION)
+            return cursor.fetchone()[0]
 
     def catalog(self, version: int | None = None) -> Catalog:
         """The product catalog as of market `version` (default: now), read again only when that changes."""
