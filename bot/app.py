@@ -10,7 +10,10 @@ from flask import Flask, Response, jsonify
 
 from bot import charts
 from bot.channels.api import WeChatClient, WeComClient
+from bot.channels.callback import Callbacks
 from bot.channels.crypto import MessageCrypto
+from bot.channels.wechat import WeChatCallback
+from bot.channels.wecom import WeComCallback
 from bot.config import Config, build_config, load_config
 from bot.logs import setup_logging
 from bot.service import Bot
@@ -30,30 +33,27 @@ def create_app(config: Config | dict[str, Any] | str | None = None,
     app.config["MAX_CONTENT_LENGTH"] = config["server.max_body_bytes"]
     bot = Bot(config, clock)
     app.extensions["rebot"] = bot
+    wechat_crypto = wecom_crypto = wechat_api = wecom_api = None
     if config["wechat.encoding_aes_key"]:
-        app.extensions["rebot.wechat_crypto"] = MessageCrypto(
-            config["wechat.token"], config["wechat.encoding_aes_key"], config["wechat.app_id"])
-
+        wechat_crypto = MessageCrypto(config["wechat.token"], config["wechat.encoding_aes_key"], config["wechat.app_id"])
+    if config["wecom.encoding_aes_key"]:
+        wecom_crypto = MessageCrypto(config["wecom.token"], config["wecom.encoding_aes_key"], config["wecom.corp_id"])
     if config["wechat.app_id"] and config["wechat.app_secret"]:
-        app.extensions["rebot.wechat_api"] = WeChatClient(config, bot.db)
+        wechat_api = WeChatClient(config, bot.db)
     if config["wecom.corp_id"] and config["wecom.secret"]:
-        app.extensions["rebot.wecom_api"] = WeComClient(config, bot.db)
-    if "rebot.wechat_api" in app.extensions or "rebot.wecom_api" in app.extensions:
+        wecom_api = WeComClient(config, bot.db)
+    if wechat_api or wecom_api:
         # Charts go out as images on these channels: load matplotlib now, not in the first chart's reply.
         threading.Thread(target=charts.warm_up, name="charts-warm-up", daemon=True).start()
-    if config["wecom.encoding_aes_key"]:
-        app.extensions["rebot.wecom_crypto"] = MessageCrypto(
-            config["wecom.token"], config["wecom.encoding_aes_key"], config["wecom.corp_id"])
 
     from bot.admin import blueprint as admin
-    from bot.channels.wechat import blueprint as wechat
-    from bot.channels.wecom import blueprint as wecom
     from bot.pages import blueprint as pages
 
-    app.register_blueprint(wechat)
-    app.register_blueprint(wecom)
     app.register_blueprint(admin)
     app.register_blueprint(pages)
+    callbacks = {"/wechat": WeChatCallback(bot, wechat_crypto, wechat_api).routes(),
+                 "/wecom": WeComCallback(bot, wecom_crypto, wecom_api).routes()}
+    app.wsgi_app = Callbacks(app.wsgi_app, callbacks, config["server.max_body_bytes"])
 
     @app.get("/healthz")
     def healthz():

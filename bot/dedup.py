@@ -27,18 +27,18 @@ def answer_once(db: Database, key: str, produce: Callable[[Session], str], wait_
 
     The claim is committed before the work starts, so a retry arriving on any worker while the first
     attempt still runs waits for its result (up to `wait_seconds`) instead of running it again; None
-    means the first attempt has not finished yet. The work and its stored result commit together
-    (with Redis the claim and the result live there, stored right after the work commits).
+    means the first attempt has not finished yet. The result is stored right after the work commits
+    (in Redis when `redis_url` is set, else in `db.messages`); work that fails gives the key up again.
     `on_claim(True)` is told that this attempt has the key, `on_claim(False)` that it is a repeat.
     """
-    if db.redis is not None:
-        def work() -> str:
-            with db.session() as session:
-                return produce(session)
+    def work() -> str:
+        with db.session() as session:
+            return produce(session)
 
+    if db.redis is not None:
         return db.redis.answer_once(key, work, wait_seconds, on_claim)
     try:
-        with db.engine.begin() as conn:
+        with db.write_turn(), db.messages.begin() as conn:
             conn.execute(_INSERT, {"key": key, "state": "running", "created_at": utcnow()})
     except IntegrityError:
         if on_claim is not None:
@@ -47,52 +47,55 @@ def answer_once(db: Database, key: str, produce: Callable[[Session], str], wait_
     if on_claim is not None:
         on_claim(True)
     try:
-        with db.session() as session:
-            result = produce(session)
-            session.connection().execute(_FINISH, {"k": key, "reply": result})
-        return result
+        result = work()
     except BaseException:
-        with db.engine.begin() as conn:
+        with db.write_turn(), db.messages.begin() as conn:
             conn.execute(_FORGET, {"k": key})
         raise
+    with db.write_turn(), db.messages.begin() as conn:
+        conn.execute(_FINISH, {"k": key, "reply": result})
+    return result
 
 
 _RECORD = "INSERT INTO processed_messages (key, state, reply, created_at) VALUES (?, 'done', ?, ?)"
 
 
 def record_once(db: Database, key: str, result: str, wait_seconds: float,
-                also: Callable[[Any], None] | None = None, conn=None) -> str | None:
+                also: Callable[[Any], None] | None = None) -> str | None:
     """Keep `result`, made without side effects, as the answer to `key` unless there is one already.
 
-    `also(cursor)` runs in the same transaction. Returns the answer that stands: `result`, or the one an
-    earlier attempt stored (None while that attempt still runs). The hot path: plain DB-API (`conn` from
-    `db.raw()`, or one of its own), one commit (with Redis: one SET NX, and the database only for `also`)."""
+    Returns the answer that stands: `result`, or the one an earlier attempt stored (None while that
+    attempt still runs). Only when `result` is kept, `also(cursor)` runs on the main database and commits.
+    The chat's quick path: plain DB-API on this thread's own connections (`db.own()`), one insert
+    (with Redis: one SET NX)."""
+    main, messages = db.own()
+
+    def first() -> None:
+        also(main.cursor())
+        main.commit()
+
     if db.redis is not None:
-        return db.redis.record_once(key, result, wait_seconds, (lambda: _also(db, also, conn)) if also else None)
-    with db.raw(conn) as conn:
+        return db.redis.record_once(key, result, wait_seconds, first if also else None)
+    with db.write_turn():
         try:
-            cursor = conn.cursor()
-            cursor.execute(db.sql(_RECORD), (key, result, db.timestamp(utcnow())))
-            if also is not None:
-                also(cursor)
-            conn.commit()
-            return result
+            messages.cursor().execute(db.sql(_RECORD), (key, result, db.timestamp(utcnow())))
+            messages.commit()
         except db.IntegrityError:
-            conn.rollback()
-    return _wait_for(db, key, wait_seconds)
-
-
-def _also(db: Database, also: Callable[[Any], None], conn=None) -> None:
-    """Run `also(cursor)` in a transaction of its own (on `conn` if given)."""
-    with db.raw(conn) as conn:
-        also(conn.cursor())
-        conn.commit()
+            messages.rollback()
+            kept = False
+        else:
+            kept = True
+    if not kept:
+        return _wait_for(db, key, wait_seconds)
+    if also is not None:
+        first()
+    return result
 
 
 def _wait_for(db: Database, key: str, wait_seconds: float) -> str | None:
     deadline = time.monotonic() + wait_seconds
     while True:
-        with db.engine.connect() as conn:
+        with db.messages.connect() as conn:
             row = conn.execute(_READ, {"k": key}).first()
         if row is not None and row.state == "done":
             return row.reply
@@ -103,6 +106,6 @@ def _wait_for(db: Database, key: str, wait_seconds: float) -> str | None:
 
 def prune(db: Database, older_than: timedelta = timedelta(days=2)) -> int:
     """Forget message keys older than `older_than` (WeChat retries within seconds)."""
-    with db.engine.begin() as conn:
+    with db.messages.begin() as conn:
         result = conn.execute(delete(ProcessedMessage).where(ProcessedMessage.created_at < utcnow() - older_than))
         return result.rowcount or 0

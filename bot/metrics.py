@@ -9,10 +9,8 @@ keeps the values in files there and a scrape adds up every process's figures.
 """
 from __future__ import annotations
 
-import functools
 import logging
 import os
-import time
 from datetime import datetime
 from typing import Callable, Iterable
 
@@ -75,45 +73,6 @@ class Metrics:
                 registry.register(_QuoteAges(self._quote_ages))
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
-
-
-def counted_callback(channel: str):
-    """Count a callback view in its bot's metrics: command, outcome and latency.
-
-    The view gets a dict to fill in, {"command": ..., "outcome": ...}; it starts as ("-", "rejected"),
-    which is what a request refused with a 4xx (bad signature, bad body) is counted as."""
-    from flask import current_app
-    from werkzeug.exceptions import HTTPException
-
-    def wrap(view):
-        @functools.wraps(view)
-        def counted(*args, **kwargs):
-            started = time.perf_counter()
-            outcome = {"command": "-", "outcome": "rejected"}
-            try:
-                return view(outcome, *args, **kwargs)
-            except HTTPException:
-                raise
-            except Exception:
-                outcome["outcome"] = "error"
-                raise
-            finally:
-                current_app.extensions["rebot"].metrics.webhook(channel, outcome["command"], outcome["outcome"],
-                                                                time.perf_counter() - started)
-        return counted
-
-    return wrap
-
-
-def late_unless_repeat(outcome: dict[str, str]) -> Callable[[bool], None]:
-    """The de-duplication's claim callback for a callback view: the first attempt is `late` until its
-    reply is ready in time (then the reply's own outcome); a repeat stays `retry`."""
-
-    def claimed(first: bool) -> None:
-        if first:
-            outcome["outcome"] = "late"
-
-    return claimed
 
 
 class _QuoteAges:

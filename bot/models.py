@@ -85,14 +85,18 @@ class Subscriber(Base):
 
 
 class ProcessedMessage(Base):
-    """One row per inbound message key, so a retried delivery gets the first answer."""
+    """One row per inbound message key, so a retried delivery gets the first answer.
+
+    Written for every chat message, so kept to one B-tree: no rowid on SQLite, no index on created_at
+    (the daily prune scans a couple of days of rows)."""
 
     __tablename__ = "processed_messages"
+    __table_args__ = {"sqlite_with_rowid": False}
 
     key: Mapped[str] = mapped_column(String(160), primary_key=True)
     state: Mapped[str] = mapped_column(String(8), default="running")  # running | done
     reply: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class AdminUser(Base):

@@ -100,15 +100,33 @@ _TOUCH_LANGUAGE = ("UPDATE subscribers SET last_seen = ?, language = ? WHERE cha
                    " AND (last_seen < ? OR language <> ?)")
 
 
-def touch_subscriber(db: Database, cursor, message: Message, language: str) -> None:
-    """Note on a DB-API `cursor` that the sender was seen (to the minute) and, when their words told it, their
-    language. Usually it changes nothing, so a busy sender costs no row write per message."""
-    now = utcnow()
-    seen, stale = db.timestamp(now), db.timestamp(now - LAST_SEEN_RESOLUTION)
-    if language:
-        cursor.execute(db.sql(_TOUCH_LANGUAGE), (seen, language, message.channel, message.user_id, stale, language))
-    else:
-        cursor.execute(db.sql(_TOUCH), (seen, message.channel, message.user_id, stale))
+class Sightings:
+    """Notes that a sender was seen: `subscribers.last_seen` to the minute and, when their words told it,
+    their language. Written in every chat message's transaction, so this process remembers what it noted
+    last: a sender writing several times a minute costs one statement a minute, not one a message."""
+
+    REMEMBERED = 100_000  # senders; past that the memory starts afresh
+
+    def __init__(self, db: Database):
+        self.db = db
+        self._noted: dict[tuple[str, str], tuple[datetime, str]] = {}
+
+    def note(self, cursor, message: Message, language: str) -> None:
+        """Note the sender of `message` on a DB-API `cursor`, unless this process did within the minute."""
+        now = utcnow()
+        sender = (message.channel, message.user_id)
+        last = self._noted.get(sender)
+        if last is not None and now - last[0] < LAST_SEEN_RESOLUTION and language in ("", last[1]):
+            return
+        db = self.db
+        seen, stale = db.timestamp(now), db.timestamp(now - LAST_SEEN_RESOLUTION)
+        if language:
+            cursor.execute(db.sql(_TOUCH_LANGUAGE), (seen, language, message.channel, message.user_id, stale, language))
+        else:
+            cursor.execute(db.sql(_TOUCH), (seen, message.channel, message.user_id, stale))
+        if len(self._noted) >= self.REMEMBERED:
+            self._noted.clear()
+        self._noted[sender] = (now, language or (last[1] if last else ""))
 
 
 @dataclass
@@ -232,7 +250,7 @@ class Router:
                max_bytes: int = 2048) -> tuple[Reply, str]:
         """Run the command a message asks for; its rendered reply and the language its words told ('' if none).
 
-        The caller notes the sender as seen (`touch_subscriber`)."""
+        The caller notes the sender as seen (`Sightings`)."""
         text = normalise(message.text)
         sub = find_subscriber(session, message)
         detected = language_of(text, catalog, self._by_name) if text else ""

@@ -14,7 +14,7 @@ from bot.market.catalog import Catalog
 from bot.messages import Message, Reply
 from bot.metrics import Metrics, quote_ages
 from bot.reply_cache import ReplyCache
-from bot.router import Router, language_of, touch_subscriber
+from bot.router import Router, Sightings, language_of
 
 log = logging.getLogger(__name__)
 _READ_VERSION = "SELECT version FROM market_version WHERE id = 1"
@@ -31,6 +31,7 @@ class Bot:
 
             self.db.redis = Shared(config["redis_url"], config["redis_prefix"])
         self.router = Router(config)
+        self.sightings = Sightings(self.db)
         alerts.configure(self.db, config, self.router.renderer)
         self.clock = clock or (lambda: datetime.now(config.zone))
         self.replies = ReplyCache()
@@ -86,7 +87,7 @@ class Bot:
         now = self.clock()
         reply, language = self.router.handle(session, message, now, catalog, max_bytes)
         session.flush()  # a subscriber the command created is there to be touched
-        touch_subscriber(self.db, session.connection().connection.cursor(), message, language)
+        self.sightings.note(session.connection().connection.cursor(), message, language)
         found = self.router.cache_key(message, catalog)
         if found is not None:
             self.replies.put(version, (found[0], now.date(), max_bytes), reply)

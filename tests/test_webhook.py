@@ -25,6 +25,7 @@ import requests
 from sqlalchemy import create_engine, select, text
 from wechatpy.crypto import WeChatCrypto
 
+from bot.db import Database
 from bot.models import ProcessedMessage, Subscriber
 from conftest import AES_KEY, APP_ID, TOKEN
 
@@ -391,11 +392,24 @@ def test_a_failing_handler_gets_the_apology(make_app, db_url, caplog):
     assert "price_quotes" in caplog.text  # the traceback names what broke
 
 
+def test_a_damaged_deduplication_file_is_started_afresh(make_app, db_url, caplog):
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the de-duplication records have a file of their own only next to a SQLite database")
+    make_app().extensions["rebot"].db.dispose()
+    Path(db_url.removeprefix("sqlite:///") + "-messages").write_bytes(b"left by a crash " * 512)
+    caplog.set_level(logging.WARNING, logger="bot")
+    client = make_app().test_client()
+    assert "449,000" in text_reply(post_text(client, "price PrNd"))
+    assert "de-duplication file" in caplog.text and "afresh" in caplog.text
+    msg_id = next(_ids)
+    assert post_text(client, "price PrNd", msg_id=msg_id).data == post_text(client, "price PrNd", msg_id=msg_id).data
+
+
 def test_a_database_failure_outside_the_handler_gets_the_apology(make_app, db_url, caplog):
     client = make_app().test_client()
     engine = create_engine(db_url)
     with engine.begin() as conn:
-        conn.execute(text("DROP TABLE processed_messages"))
+        conn.execute(text("DROP TABLE market_version"))  # read for every message before any handler runs
     engine.dispose()
     caplog.set_level(logging.INFO, logger="bot")
     content = text_reply(post_text(client, "price PrNd"))  # not an error page ("该公众号暂时无法提供服务")
@@ -501,7 +515,7 @@ def gunicorn(db_url, tmp_path, name: str = "gunicorn", **env_extra):
 def hold_lock(db_url: str, seconds: float, locked: threading.Event) -> None:
     """Keep the database locked for `seconds`, so the first attempt is slow.
 
-    SQLite: a write lock on the whole file. PostgreSQL: the subscribers table, so the first
+    SQLite: a write lock on the whole (main) file. PostgreSQL: the subscribers table. Either way the first
     attempt claims the message id and then waits inside the command."""
     if db_url.startswith("sqlite"):
         conn = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
@@ -553,14 +567,15 @@ def test_concurrent_retries_run_the_command_once(server, db_url):
                          data=text_xml("unsubscribe Tb", msg_id=msg_id, create_time=sent).encode(), timeout=10)
     assert reply_fields(late.text) == reply
 
-    engine = create_engine(db_url)
+    db = Database(db_url)
     try:
-        with engine.connect() as conn:
+        with db.engine.connect() as conn:
             subs = conn.execute(select(Subscriber.products, Subscriber.daily_summary)
                                 .where(Subscriber.external_id == USER)).all()
+        with db.messages.connect() as conn:
             keys = conn.execute(select(ProcessedMessage.key, ProcessedMessage.state)).all()
     finally:
-        engine.dispose()
+        db.dispose()
     assert len(subs) == 1 and subs[0].daily_summary and "Tb" in " ".join(subs[0].products)
     assert keys == [(f"wechat:{msg_id}", "done")]
     assert "Traceback" not in log_path.read_text(errors="replace")
@@ -587,7 +602,6 @@ def test_a_corrected_quote_is_answered_at_once(client, bot, db_url):
 
     from sqlalchemy import update
 
-    from bot.db import Database
     from bot.models import PriceQuote
 
     assert price_line(post_text(client, "price PrNd")) == "Price: 449,000 yuan/t"
@@ -614,8 +628,9 @@ def test_a_cached_reply_is_still_deduplicated(client, bot):
     first = post_text(client, "price PrNd", msg_id=msg_id)
     again = post_text(client, "price PrNd", msg_id=msg_id)
     assert first.data == again.data
-    with bot.db.session() as session:
-        assert session.get(ProcessedMessage, f"wechat:{msg_id}").state == "done"
+    with bot.db.messages.connect() as conn:
+        state = conn.execute(select(ProcessedMessage.state).where(ProcessedMessage.key == f"wechat:{msg_id}")).scalar()
+    assert state == "done"
 
 
 def test_a_cached_reply_notes_the_sender_seen_and_their_language(client, bot):
