@@ -44,13 +44,18 @@ class Metrics:
             ["channel", "result", "errcode"], registry=self.registry)
         self.fetches = Counter(
             "rebot_fetches", "Source fetches by source and outcome.", ["source", "outcome"], registry=self.registry)
+        self._webhook_series: dict[tuple[str, str, str], tuple] = {}
         if quote_ages is not None:
             self.registry.register(_QuoteAges(quote_ages))
 
     def webhook(self, channel: str, command: str, outcome: str, seconds: float) -> None:
         """One callback answered."""
-        self.requests.labels(channel, command or "-", outcome).inc()
-        self.latency.labels(channel).observe(seconds)
+        key = (channel, command or "-", outcome)
+        series = self._webhook_series.get(key)
+        if series is None:  # labels() takes a lock and builds the key: once per combination, not per message
+            series = self._webhook_series[key] = (self.requests.labels(*key), self.latency.labels(channel))
+        series[0].inc()
+        series[1].observe(seconds)
 
     def retry(self, channel: str) -> None:
         """A repeated delivery that was answered from the first attempt."""

@@ -131,6 +131,20 @@ def test_get_with_right_signature_echoes_echostr(client):
     assert response.get_data(as_text=True) == "7263518292736"
 
 
+def test_an_escaped_echostr_comes_back_as_sent(client):
+    echostr = "a+b/c=d 你好"  # urlencoded by the test client: %2B, %2F, %3D, +, UTF-8 escapes
+    response = client.get("/wechat", query_string=signed_params(echostr=echostr))
+    assert response.get_data(as_text=True) == echostr
+
+
+def test_a_repeated_argument_counts_once_and_a_wrong_method_is_refused(client):
+    params = signed_params(echostr="first")
+    query = "&".join(f"{k}={v}" for k, v in params.items()) + "&echostr=second&signature=0"
+    assert client.get("/wechat?" + query).get_data(as_text=True) == "first"
+    refused = client.put("/wechat", query_string=params)
+    assert refused.status_code == 405 and set(refused.headers["Allow"].split(", ")) == {"GET", "POST"}
+
+
 def test_get_with_wrong_signature_is_forbidden(client):
     params = signed_params(echostr="7263518292736")
     params["signature"] = sign("not-our-token", params["timestamp"], params["nonce"])

@@ -11,7 +11,7 @@ import logging
 import time
 from http import HTTPStatus
 from typing import Callable, Iterable
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +31,7 @@ class Request:
 
     def __init__(self, environ: dict, max_body: int):
         self.method = environ["REQUEST_METHOD"]
-        query = environ.get("QUERY_STRING", "").encode("latin-1").decode("utf-8", "replace")
-        self.args: dict[str, str] = {}
-        for name, value in parse_qsl(query, keep_blank_values=True):
-            self.args.setdefault(name, value)  # the first of repeated names, as WeChat's own check reads it
+        self.args = query_args(environ.get("QUERY_STRING", ""))
         self.remote_addr = environ.get("REMOTE_ADDR", "-")
         self._environ = environ
         self._max_body = max_body
@@ -56,6 +53,27 @@ class Request:
             log.warning("request body over %d bytes refused", self._max_body)
             raise Rejected(413)
         return data
+
+
+def query_args(query: str) -> dict[str, str]:
+    """{name: value} of a WSGI query string; the first of repeated names counts.
+
+    WeChat's arguments (signature, timestamp, nonce…) are plain ASCII: only a part that holds an escape
+    is decoded, which keeps this a few times cheaper than urllib's parse_qsl on every message."""
+    args: dict[str, str] = {}
+    for part in query.split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        if "%" in part or "+" in part or not part.isascii():
+            name, value = _unquote(name), _unquote(value)
+        args.setdefault(name, value)
+    return args
+
+
+def _unquote(text: str) -> str:
+    # WSGI gives the query's bytes as latin-1 characters; the escapes in them are UTF-8.
+    return unquote_plus(text.encode("latin-1").decode("utf-8", "replace"))
 
 
 # A handler's answer: (HTTP status, content type, body).
