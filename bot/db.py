@@ -219,6 +219,8 @@ def _make_engine(url: str, durable: bool = True) -> Engine:
     def _sqlite_pragmas(dbapi_conn, _record):
         cur = dbapi_conn.cursor()
         # WAL lets the web workers read while one of them writes; foreign keys are off by default.
+        if not durable:
+            cur.execute("PRAGMA page_size=16384")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL" if durable else "PRAGMA synchronous=OFF")
         cur.execute("PRAGMA foreign_keys=ON")
