@@ -15,6 +15,7 @@ import queue
 import random
 import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -84,64 +85,6 @@ def run_report(db, run_id: int) -> RunReport:
         counts.update(session.execute(select(Delivery.status, func.count()).where(Delivery.run_id == run_id)
                                       .group_by(Delivery.status)).all())
         return RunReport(row.run_date, row.status, row.reason, counts, row.id)
-
-
-class _SendingMarker:
-    """Marks rows `sending` for the worker threads, many calls' rows in one transaction (group commit).
-
-    Each worker still waits until its rows are committed as `sending` before it calls the API; the
-    writer thread commits whatever the workers asked for meanwhile in one go, so eight workers cost
-    one database write, not eight competing ones."""
-
-    def __init__(self, db, owner: str):
-        self.db, self.owner = db, owner
-        self.requests: queue.Queue = queue.Queue()
-        self.thread = threading.Thread(target=self._write, name="push-ledger", daemon=True)
-
-    def __enter__(self) -> "_SendingMarker":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_exc) -> None:
-        self.requests.put(None)
-        self.thread.join()
-
-    def mark(self, ids: list[int]) -> set[int]:
-        done, out = threading.Event(), {}
-        self.requests.put((ids, done, out))
-        done.wait()
-        if "error" in out:
-            raise out["error"]
-        return out["mine"]
-
-    def _write(self) -> None:
-        while True:
-            first = self.requests.get()
-            if first is None:
-                return
-            group = [first]
-            while True:
-                try:
-                    more = self.requests.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self.requests.put(None)  # stop after this group
-                    break
-                group.append(more)
-            ids = [i for item in group for i in item[0]]
-            try:
-                with self.db.engine.begin() as conn:
-                    params = {"ids": ids, "owner": self.owner}
-                    changed = conn.execute(_MARK_SENDING, {**params, "now": utcnow()}).rowcount
-                    mine = set(ids) if changed == len(ids) else set(conn.scalars(_STILL_MINE, params))
-                for item in group:
-                    item[2]["mine"] = mine
-            except Exception as exc:  # the workers re-raise it
-                for item in group:
-                    item[2]["error"] = exc
-            for item in group:
-                item[1].set()
 
 
 def requeue(session: Session, run: PushRun, retry_failed: bool, retry_unknown: bool) -> None:
@@ -289,33 +232,45 @@ class DailyPush:
     def _send_all(self, run: PushRun, lease: str) -> int:
         # A claim holds a few full calls of every channel (1000 WeCom members each), so they run in parallel.
         batch = max([self.config["push.batch_size"], *(4 * c.batch for c in self.channels.values())])
+        # Calls marked `sending` and handed to the workers, at most one each: as calls finish, this thread
+        # marks the next ones in one transaction (group commit, on plain Core: no worker thread touches the
+        # database), so a crash leaves no more `sending` rows than calls in flight.
+        window = self.config["push.workers"]
         sent = settled = 0
         renewed, lost = time.monotonic(), False
-        self._marker = _SendingMarker(self.db, self.owner)
-        with self.db.session() as content_session, self._marker, \
+        with self.db.session() as content_session, \
                 ThreadPoolExecutor(self.config["push.workers"], thread_name_prefix="push") as pool:
             content = self._content(content_session, run)
             done: queue.Queue = queue.Queue()
+            waiting: deque = deque()  # calls claimed, not yet marked `sending`
             outstanding, exhausted, buffered = 0, False, []
             flushed = logged = time.monotonic()
             while True:
-                # Claim the next rows before the workers run dry, so no worker idles at a claim boundary.
-                if not (exhausted or lost) and outstanding <= 2 * self.config["push.workers"]:
+                if not (exhausted or lost) and len(waiting) < window:
                     active = [c for c in self.channels if c not in self.stopped]
                     claimed = self._claim(run, active, batch) if active else []
                     exhausted = not claimed
-                    for channel, body, chunk in self._tasks(claimed, content):
-                        pool.submit(self._deliver_counted, channel, body, chunk).add_done_callback(done.put)
+                    waiting.extend(self._tasks(claimed, content))
+                if lost:
+                    waiting.clear()  # queued and claimed: the process holding the lease now takes them back
+                if waiting and outstanding < window:
+                    ready = [waiting.popleft() for _ in range(min(window - outstanding, len(waiting)))]
+                    for channel, body, rows in self._mark_sending(ready):
+                        pool.submit(self._deliver_counted, channel, body, rows).add_done_callback(done.put)
                         outstanding += 1
-                if outstanding == 0 and not buffered:
+                if outstanding == 0 and not buffered and not waiting:
                     break
                 try:
                     future = done.get(timeout=FLUSH_EVERY) if outstanding else None
                 except queue.Empty:
                     future = None
-                if future is not None:
+                while future is not None:  # every call finished meanwhile
                     outstanding -= 1
                     buffered.extend(future.result())
+                    try:
+                        future = done.get_nowait()
+                    except queue.Empty:
+                        future = None
                 now = time.monotonic()
                 if buffered and (outstanding == 0 or now - flushed >= FLUSH_EVERY):
                     sent += self._record(buffered)
@@ -356,10 +311,20 @@ class DailyPush:
                 .where(Delivery.id.in_(ids), Delivery.status == "queued", Delivery.claimed_by == self.owner)
                 .order_by(Delivery.id)).all()
 
-    def _mark_sending(self, rows: list) -> list:
-        """Durably mark the rows of one call `sending` before the call: after a crash they are `unknown`."""
-        mine = self._marker.mark([r.id for r in rows])
-        return [r for r in rows if r.id in mine]
+    def _mark_sending(self, calls: list) -> list:
+        """Durably mark the rows of the next `calls` `sending`, in one transaction, before they go out: after
+        a crash they are `unknown`. The calls come back with the rows still this process's."""
+        ids = [r.id for _, _, rows in calls for r in rows]
+        with self.db.engine.begin() as conn:
+            params = {"ids": ids, "owner": self.owner}
+            changed = conn.execute(_MARK_SENDING, {**params, "now": utcnow()}).rowcount
+            mine = set(ids) if changed == len(ids) else set(conn.scalars(_STILL_MINE, params))
+        marked = []
+        for channel, body, rows in calls:
+            rows = [r for r in rows if r.id in mine]
+            if rows:
+                marked.append((channel, body, rows))
+        return marked
 
     def _tasks(self, claimed: list, content: DailyContent) -> list[tuple[Channel, Content, list]]:
         """Rows grouped by channel and identical message, cut into API calls of the channel's batch size."""
@@ -388,9 +353,6 @@ class DailyPush:
         """Send one call's worth, retrying transient failures with exponential backoff and jitter."""
         if channel.name in self.stopped:
             return self._all(rows, Outcome("queued", None, f"not sent: {self.stopped[channel.name]}"), 0)
-        rows = self._mark_sending(rows)
-        if not rows:
-            return []
         tries = 0
         while True:
             tries += 1
