@@ -47,8 +47,8 @@ class Database:
 
     @contextmanager
     def raw(self, conn: Any = None) -> Iterator[Any]:
-        """A pooled DB-API connection, for the few statements on every message's path (ORM costs too much there);
-        `conn` itself when one is given (a caller already holding one), left open.
+        """A pooled DB-API connection, for a few plain statements where the ORM costs too much; `conn`
+        itself when one is given (a caller already holding one), left open.
 
         Write SQL with `?` placeholders and pass it through `sql()`; the pool rolls back what is not committed."""
         if conn is not None:
@@ -218,7 +218,8 @@ def _make_engine(url: str, durable: bool = True) -> Engine:
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_conn, _record):
         cur = dbapi_conn.cursor()
-        # WAL lets the web workers read while one of them writes; foreign keys are off by default.
+        # WAL lets the web workers read while one of them writes; foreign keys are off by default. The
+        # de-duplication file: 16 KB pages take more of its ~0.5 KB rows (fewer splits, fewer WAL frames).
         if not durable:
             cur.execute("PRAGMA page_size=16384")
         cur.execute("PRAGMA journal_mode=WAL")

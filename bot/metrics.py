@@ -44,7 +44,9 @@ class Metrics:
             ["channel", "result", "errcode"], registry=self.registry)
         self.fetches = Counter(
             "rebot_fetches", "Source fetches by source and outcome.", ["source", "outcome"], registry=self.registry)
+        # labels() takes a lock and builds its key: looked up once per combination, not per message.
         self._webhook_series: dict[tuple[str, str, str], tuple] = {}
+        self._push_series: dict[tuple[str, str, str], object] = {}
         if quote_ages is not None:
             self.registry.register(_QuoteAges(quote_ages))
 
@@ -52,7 +54,7 @@ class Metrics:
         """One callback answered."""
         key = (channel, command or "-", outcome)
         series = self._webhook_series.get(key)
-        if series is None:  # labels() takes a lock and builds the key: once per combination, not per message
+        if series is None:
             series = self._webhook_series[key] = (self.requests.labels(*key), self.latency.labels(channel))
         series[0].inc()
         series[1].observe(seconds)
@@ -63,7 +65,11 @@ class Metrics:
 
     def push(self, channel: str, ok: bool, errcode: int | str = 0) -> None:
         """One outbound message sent (ok) or failed with the API's `errcode` (e.g. 45015, or 'http' / 'timeout')."""
-        self.pushes.labels(channel, "sent" if ok else "failed", str(errcode)).inc()
+        key = (channel, "sent" if ok else "failed", str(errcode))
+        series = self._push_series.get(key)
+        if series is None:
+            series = self._push_series[key] = self.pushes.labels(*key)
+        series.inc()
 
     def fetch(self, source: str, outcome: str) -> None:
         """One fetch of a price/news source: outcome ok, error, quarantined, unchanged…"""

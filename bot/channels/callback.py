@@ -25,12 +25,11 @@ class Rejected(Exception):
 
 
 class Request:
-    """What a callback needs of one request: method, query arguments, the sender's address, the body."""
+    """What a callback needs of one request: query arguments, the sender's address, the body."""
 
-    __slots__ = ("method", "args", "remote_addr", "_environ", "_max_body")
+    __slots__ = ("args", "remote_addr", "_environ", "_max_body")
 
     def __init__(self, environ: dict, max_body: int):
-        self.method = environ["REQUEST_METHOD"]
         self.args = query_args(environ.get("QUERY_STRING", ""))
         self.remote_addr = environ.get("REMOTE_ADDR", "-")
         self._environ = environ
@@ -43,16 +42,14 @@ class Request:
             length = int(self._environ.get("CONTENT_LENGTH") or -1)
         except ValueError:
             raise Rejected(400) from None
-        if length > self._max_body:
-            log.warning("request body over %d bytes refused", self._max_body)
-            raise Rejected(413)
-        if length >= 0:
+        if 0 <= length <= self._max_body:
             return stream.read(length)
-        data = stream.read(self._max_body + 1)  # no length given (chunked): read one byte past the limit
-        if len(data) > self._max_body:
-            log.warning("request body over %d bytes refused", self._max_body)
-            raise Rejected(413)
-        return data
+        # No length given (chunked): reading one byte past the limit tells.
+        data = stream.read(self._max_body + 1) if length < 0 else None
+        if data is not None and len(data) <= self._max_body:
+            return data
+        log.warning("request body over %d bytes refused", self._max_body)
+        raise Rejected(413)
 
 
 def query_args(query: str) -> dict[str, str]:
