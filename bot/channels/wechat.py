@@ -7,7 +7,7 @@ import time
 from datetime import datetime, timezone
 
 from bot.channels.budget import answer_within
-from bot.channels.callback import XML, TEXT, Answer, Rejected, Request, check_fresh, counted, late_unless_repeat
+from bot.channels.callback import TEXT, XML, Answer, Rejected, Request, check_fresh, counted, late_unless_repeat
 from bot.channels.crypto import CryptoError, MessageCrypto, signature_matches
 from bot.channels.wechat_xml import XMLError, parse, render_envelope, render_reply
 from bot.charts import attach_image
