@@ -44,20 +44,14 @@ class Metrics:
             ["channel", "result", "errcode"], registry=self.registry)
         self.fetches = Counter(
             "rebot_fetches", "Source fetches by source and outcome.", ["source", "outcome"], registry=self.registry)
-        # labels() takes a lock and builds its key: looked up once per combination, not per message.
-        self._webhook_series: dict[tuple[str, str, str], tuple] = {}
-        self._push_series: dict[tuple[str, str, str], object] = {}
+        self._series: dict[tuple, object] = {}
         if quote_ages is not None:
             self.registry.register(_QuoteAges(quote_ages))
 
     def webhook(self, channel: str, command: str, outcome: str, seconds: float) -> None:
         """One callback answered."""
-        key = (channel, command or "-", outcome)
-        series = self._webhook_series.get(key)
-        if series is None:
-            series = self._webhook_series[key] = (self.requests.labels(*key), self.latency.labels(channel))
-        series[0].inc()
-        series[1].observe(seconds)
+        self._labelled(self.requests, channel, command or "-", outcome).inc()
+        self._labelled(self.latency, channel).observe(seconds)
 
     def retry(self, channel: str) -> None:
         """A repeated delivery that was answered from the first attempt."""
@@ -65,11 +59,16 @@ class Metrics:
 
     def push(self, channel: str, ok: bool, errcode: int | str = 0) -> None:
         """One outbound message sent (ok) or failed with the API's `errcode` (e.g. 45015, or 'http' / 'timeout')."""
-        key = (channel, "sent" if ok else "failed", str(errcode))
-        series = self._push_series.get(key)
+        self._labelled(self.pushes, channel, "sent" if ok else "failed", str(errcode)).inc()
+
+    def _labelled(self, metric, *labels: str):
+        """`metric.labels(*labels)`, looked up once per combination: labels() takes a lock and builds its
+        key, which the per-message counters would otherwise pay on every message."""
+        key = (metric, labels)
+        series = self._series.get(key)
         if series is None:
-            series = self._push_series[key] = self.pushes.labels(*key)
-        series.inc()
+            series = self._series[key] = metric.labels(*labels)
+        return series
 
     def fetch(self, source: str, outcome: str) -> None:
         """One fetch of a price/news source: outcome ok, error, quarantined, unchanged…"""
