@@ -1,8 +1,11 @@
 """The WeChat / WeCom / robot clients against the emulator over real HTTP: tokens, faults, idempotency."""
 from __future__ import annotations
 
+import http.client
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -190,6 +193,59 @@ def test_robot_rate_error_is_transient(emulator):
     with pytest.raises(ApiError) as info:
         robot.send_markdown("two")
     assert (info.value.kind, info.value.errcode) == ("transient", 45009)
+
+
+class ForwardProxy(BaseHTTPRequestHandler):
+    """A plain-HTTP forward proxy that notes each request's target (absolute form) and passes it on."""
+
+    seen: list[str] = []
+
+    def _forward(self):
+        self.seen.append(f"{self.command} {self.path}")
+        target = urlsplit(self.path)
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        upstream = http.client.HTTPConnection(target.netloc, timeout=5)
+        upstream.request(self.command, target.path + (f"?{target.query}" if target.query else ""), body,
+                         {"Content-Type": self.headers.get("Content-Type", "application/json")})
+        answer = upstream.getresponse()
+        data = answer.read()
+        self.send_response(answer.status)
+        self.send_header("Content-Type", answer.getheader("Content-Type"))
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = _forward
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def forward_proxy(monkeypatch):
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ForwardProxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    ForwardProxy.seen = []
+    yield f"http://127.0.0.1:{server.server_port}", ForwardProxy.seen
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_api_is_reached_through_the_proxy_of_the_environment(emulator, api_config, process_db, forward_proxy,
+                                                                   monkeypatch):
+    proxy, seen = forward_proxy
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    WeChatClient(api_config(), process_db()).send_custom_text("o-ann", "through the proxy")
+    assert [m["text"]["content"] for m in emulator.inbox("o-ann")] == ["through the proxy"]
+    assert [line.split("?")[0] for line in seen] == [f"GET {emulator.url}/cgi-bin/token",
+                                                     f"POST {emulator.url}{CUSTOM}"]
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # a host named in NO_PROXY is called directly
+    WeChatClient(api_config(), process_db()).send_custom_text("o-bob", "directly")
+    assert len(seen) == 2 and len(emulator.inbox("o-bob")) == 1
 
 
 def test_emulator_is_extensible(emulator, api_config, process_db):

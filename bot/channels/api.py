@@ -6,6 +6,7 @@ proxy or the test emulator can stand in for Tencent.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -67,19 +68,35 @@ def _fetch_errors(errcode: int) -> str:
 
 
 class Http:
-    """A pooled keep-alive requests session with a timeout on every call; answers are JSON dicts."""
+    """A pooled keep-alive requests session with a timeout on every call; answers are JSON dicts.
+
+    The proxy (HTTPS_PROXY, HTTP_PROXY, NO_PROXY) and CA bundle (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE)
+    settings of the environment are read once per host, not on every call as requests does by default
+    (a scan of the environment and a look for ~/.netrc: a tenth of a push's CPU)."""
 
     def __init__(self, timeout: float, pool_size: int = 16):
         self.timeout = (min(3.0, timeout), timeout)
         self.session = requests.Session()
+        self.session.trust_env = False
+        self._environment: dict[str, dict] = {}  # "scheme://host" -> proxies and verify for its calls
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
 
+    def _settings(self, url: str) -> dict:
+        scheme, _, rest = url.partition("://")
+        origin = f"{scheme}://{rest.split('/', 1)[0]}"
+        settings = self._environment.get(origin)
+        if settings is None:
+            verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+            settings = {"proxies": requests.utils.get_environ_proxies(origin), "verify": verify}
+            self._environment[origin] = settings
+        return settings
+
     def call(self, method: str, url: str, classifier: Callable[[int], str] = classify, **kwargs) -> dict:
         """The JSON answer of a call with errcode 0 (or none); an ApiError otherwise."""
         try:
-            response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+            response = self.session.request(method, url, timeout=self.timeout, **self._settings(url), **kwargs)
         except requests.ConnectTimeout:
             raise ApiError("transient", None, "connect timeout") from None
         except requests.ConnectionError as exc:
