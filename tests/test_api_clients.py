@@ -1,7 +1,10 @@
 """The WeChat / WeCom / robot clients against the emulator over real HTTP: tokens, faults, idempotency."""
 from __future__ import annotations
 
+import datetime
 import http.client
+import ipaddress
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -246,6 +249,62 @@ def test_the_api_is_reached_through_the_proxy_of_the_environment(emulator, api_c
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # a host named in NO_PROXY is called directly
     WeChatClient(api_config(), process_db()).send_custom_text("o-bob", "directly")
     assert len(seen) == 2 and len(emulator.inbox("o-bob")) == 1
+
+
+def _self_signed(tmp_path):
+    """A certificate and key for 127.0.0.1, signed by themselves (a company's own CA stands in)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rebot test CA")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "ca.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+class Answers(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "25")
+        self.end_headers()
+        self.wfile.write(b'{"errcode":0,"ok":"tls!"}')
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_ca_bundle_named_in_the_environment_is_trusted(tmp_path, monkeypatch):
+    cert, key = _self_signed(tmp_path)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answers)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"https://127.0.0.1:{server.server_port}/cgi-bin/anything"
+    try:
+        for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        with pytest.raises(ApiError) as info:  # the system's CAs do not know this one
+            Http(2.0).call("GET", url)
+        assert "SSLError" in str(info.value)
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+        assert Http(2.0).call("GET", url)["ok"] == "tls!"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_emulator_is_extensible(emulator, api_config, process_db):

@@ -88,8 +88,13 @@ class Http:
         origin = f"{scheme}://{rest.split('/', 1)[0]}"
         settings = self._environment.get(origin)
         if settings is None:
-            verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-            settings = {"proxies": requests.utils.get_environ_proxies(origin), "verify": verify}
+            settings = {}  # only what differs from the session's defaults: requests merges each per call
+            proxies = requests.utils.get_environ_proxies(origin)
+            if proxies:
+                settings["proxies"] = proxies
+            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+            if bundle and scheme == "https":
+                settings["verify"] = bundle
             self._environment[origin] = settings
         return settings
 
