@@ -3,7 +3,9 @@
 Each server runs under gunicorn with 2 sync workers on loopback; wrk sends signed `price PrNd` text
 messages with a fresh MsgId each (safe mode: encrypted the way WeChat does, by wechatpy). rebot answers
 from its SQLite database with de-duplication on. WeRoBot is installed by this script only, into
-bench/.venv-werobot. Usage: python bench/webhook.py [--seconds 15] [--connections 16]
+bench/.venv-werobot. The servers run side by side and are measured in interleaved rounds (wrk on each
+in turn), so the machine's drift in speed falls on all of them alike.
+Usage: python bench/webhook.py [--seconds 15] [--connections 16] [--rounds 3]
 """
 from __future__ import annotations
 
@@ -13,11 +15,12 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
@@ -42,6 +45,40 @@ class Result:
     p99: str
     errors: int
     cpu_us: float  # server CPU time (all processes) per request
+    per_round: list[float]  # req/s of each round
+
+
+@dataclass
+class Round:
+    """One wrk run against one server."""
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    cpu_ticks: int
+
+
+@dataclass
+class Server:
+    name: str
+    mode: str  # plain | safe
+    command: list
+    env: dict
+    process: subprocess.Popen | None = None
+    base: str = ""
+    rounds: list[Round] = field(default_factory=list)
+
+    def result(self) -> Result:
+        requests = sum(r.requests for r in self.rounds)
+        seconds = sum(r.seconds for r in self.rounds)
+        ticks = sum(r.cpu_ticks for r in self.rounds)
+        return Result(self.name, self.mode, requests / seconds,
+                      f"{statistics.median(r.p50_ms for r in self.rounds):.2f}ms",
+                      f"{statistics.median(r.p99_ms for r in self.rounds):.2f}ms",
+                      sum(r.errors for r in self.rounds),
+                      ticks / os.sysconf("SC_CLK_TCK") / max(requests, 1) * 1e6,
+                      [r.requests / r.seconds for r in self.rounds])
 
 
 def free_port() -> int:
@@ -82,7 +119,7 @@ def signed_query(timestamp: str, nonce: str) -> str:
     return f"signature={signature}&timestamp={timestamp}&nonce={nonce}"
 
 
-def safe_messages(path: Path, count: int) -> None:
+def safe_messages(path: Path, count: int, first_id: int) -> None:
     """`count` encrypted messages, one 'path<TAB>body' line each, as WeChat sends them in safe mode."""
     from wechatpy.crypto import WeChatCrypto
 
@@ -91,7 +128,7 @@ def safe_messages(path: Path, count: int) -> None:
     with path.open("w") as out:
         for i in range(count):
             nonce = f"n{i}"
-            envelope = crypto.encrypt_message(MESSAGE.format(user=i % 500, time=timestamp, msg_id=9_000_000_000 + i),
+            envelope = crypto.encrypt_message(MESSAGE.format(user=i % 500, time=timestamp, msg_id=first_id + i),
                                               nonce, timestamp)
             encrypted = re.search(r"<Encrypt><!\[CDATA\[(.*?)\]\]></Encrypt>", envelope).group(1)
             msg_signature = re.search(r"<MsgSignature><!\[CDATA\[(.*?)\]\]>", envelope).group(1)
@@ -100,60 +137,72 @@ def safe_messages(path: Path, count: int) -> None:
             out.write(f"/wechat?{query}\t{body}\n")
 
 
-def run_server(name: str, mode: str, command: list, env: dict, seconds: int, connections: int,
-               safe_file: Path | None) -> Result:
+def start(server: Server, check_file: Path) -> None:
+    """Start the server and check that it answers the price (safe mode: with an encrypted reply)."""
     port = free_port()
-    server = subprocess.Popen([*command[:1], "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-                               *command[1:]], env=env, cwd=ROOT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):  # until a worker answers anything
-            try:
-                requests.get(base + "/", timeout=2)
-                break
-            except requests.RequestException:
-                time.sleep(0.1)
+    server.process = subprocess.Popen([*server.command[:1], "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level",
+                                       "warning", *server.command[1:]], env=server.env, cwd=ROOT)
+    server.base = base = f"http://127.0.0.1:{port}"
+    for _ in range(300):  # until a worker answers anything
+        try:
+            requests.get(base + "/", timeout=2)
+            break
+        except requests.RequestException:
+            time.sleep(0.1)
+    if server.mode == "plain":
         timestamp = str(int(time.time()))
-        path = f"/wechat?{signed_query(timestamp, 'benchnonce')}"
-        if safe_file is None:  # a plain message first: the server must answer the price
-            body = MESSAGE.format(user="check", time=timestamp, msg_id=1).encode()
-            check = requests.post(base + path, data=body, timeout=10)
-            assert "449,000" in check.text, f"{name}: {check.status_code} {check.text[:300]}"
-            script = [str(ROOT / "bench/webhook.lua"), base, "--", path]
-        else:
-            first = safe_file.read_text().split("\n", 1)[0]
-            check = requests.post(base + first.split("\t")[0], data=first.split("\t")[1].encode(), timeout=10)
-            assert check.status_code == 200 and "<Encrypt>" in check.text, f"{name}: {check.text[:300]}"
-            script = [str(ROOT / "bench/webhook_safe.lua"), base, "--", str(safe_file), "2"]
-        before = cpu_ticks(server.pid)
-        out = subprocess.run(["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s", *script],
-                             check=True, capture_output=True, text=True).stdout
-        used = cpu_ticks(server.pid) - before
-    finally:
-        server.terminate()
-        server.wait(10)
-    total = int(re.search(r"(\d+) requests in", out).group(1))
+        body = MESSAGE.format(user="check", time=timestamp, msg_id=1).encode()
+        check = requests.post(f"{base}/wechat?{signed_query(timestamp, 'benchnonce')}", data=body, timeout=10)
+        assert "449,000" in check.text, f"{server.name}: {check.status_code} {check.text[:300]}"
+    else:
+        path, body = check_file.read_text().split("\n", 1)[0].split("\t")
+        check = requests.post(base + path, data=body.encode(), timeout=10)
+        assert check.status_code == 200 and "<Encrypt>" in check.text, f"{server.name}: {check.text[:300]}"
+
+
+def milliseconds(text: str) -> float:
+    """wrk's '812.00us', '5.03ms' or '1.20s' in milliseconds."""
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def run_round(server: Server, number: int, seconds: int, connections: int, safe_file: Path) -> Round:
+    """One wrk run of `seconds` against `server`; round `number`'s messages are new to it."""
+    if server.mode == "plain":
+        path = f"/wechat?{signed_query(str(int(time.time())), 'benchnonce')}"
+        script = [str(ROOT / "bench/webhook.lua"), server.base, "--", path, "price PrNd", str(number)]
+    else:
+        script = [str(ROOT / "bench/webhook_safe.lua"), server.base, "--", str(safe_file), "2"]
+    before = cpu_ticks(server.process.pid)
+    out = subprocess.run(["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s", *script],
+                         check=True, capture_output=True, text=True).stdout
+    used = cpu_ticks(server.process.pid) - before
+    total, took = re.search(r"(\d+) requests in ([\d.]+\w+),", out).groups()
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return Result(name, mode, float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), latency.get("50", "?"),
-                  latency.get("99", "?"), int(errors.group(1)) if errors else 0,
-                  used / os.sysconf("SC_CLK_TCK") / max(total, 1) * 1e6)
+    return Round(int(total), milliseconds(took) / 1000, milliseconds(latency["50"]), milliseconds(latency["99"]),
+                 int(errors.group(1)) if errors else 0, used)
 
 
-def measure(seconds: int = 15, connections: int = 16) -> list[Result]:
-    """Run every server in turn and return their figures."""
+def measure(seconds: int = 15, connections: int = 16, rounds: int = 3) -> list[Result]:
+    """Every server's figures over `seconds`, measured in `rounds` interleaved wrk runs: the machine's
+    speed drifts from minute to minute, and every server sees the same drift."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed (Debian package wrk: apt-get install wrk)")
-    results = []
+    each = max(1, round(seconds / rounds))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         base_env = {k: v for k, v in os.environ.items() if not k.startswith(("REBOT_", "BENCH_"))}
         base_env.update(PYTHONPATH=str(ROOT), BENCH_TOKEN=TOKEN, BENCH_APP_ID=APP_ID)
-        safe_file = tmp / "safe.txt"
-        safe_messages(safe_file, 4000 * seconds)
+        per_round = 8000 * each  # more than a server answers in a round: no message is sent twice
+        safe_files = [tmp / f"safe-{n}.txt" for n in range(rounds)]
+        for n, path in enumerate(safe_files):
+            safe_messages(path, per_round, 9_000_000_000 + n * per_round)
+        check_file = tmp / "check.txt"
+        safe_messages(check_file, 1, 8_000_000_000)
 
-        def rebot_env(safe: bool) -> dict:
-            db = tmp / f"rebot-{len(results)}.db"  # a fresh database: every MsgId is new to it
+        def rebot_env(name: str, safe: bool) -> dict:
+            db = tmp / f"{name}.db"  # a database of its own: every MsgId is new to it
             env = {**base_env, "REBOT_DATABASE_URL": f"sqlite:///{db}", "REBOT_WECHAT_TOKEN": TOKEN,
                    "REBOT_LOGGING_LEVEL": "WARNING", "REBOT_WECHAT_APP_ID": APP_ID}
             if safe:
@@ -162,28 +211,42 @@ def measure(seconds: int = 15, connections: int = 16) -> list[Result]:
             return env
 
         gunicorn = str(BIN / "gunicorn")
-        plan = [("baseline", "plain", [gunicorn, "bench.baseline_app:create_app()"], base_env, None),
-                ("rebot", "plain", [gunicorn, "bot:create_app()"], rebot_env(False), None)]
+        servers = [Server("baseline", "plain", [gunicorn, "bench.baseline_app:create_app()"], base_env),
+                   Server("rebot", "plain", [gunicorn, "bot:create_app()"], rebot_env("plain", False))]
         werobot = werobot_gunicorn()
         if werobot:
-            plan.append(("WeRoBot", "plain", [str(werobot), "bench.werobot_app:app"], base_env, None))
-        plan += [("baseline", "safe", [gunicorn, "bench.baseline_app:create_app()"],
-                  {**base_env, "BENCH_AES_KEY": AES_KEY}, safe_file),
-                 ("rebot", "safe", [gunicorn, "bot:create_app()"], rebot_env(True), safe_file)]
-        for name, mode, command, env, safe in plan:
-            results.append(run_server(name, mode, command, env, seconds, connections, safe))
-    return results
+            servers.append(Server("WeRoBot", "plain", [str(werobot), "bench.werobot_app:app"], base_env))
+        servers += [Server("baseline", "safe", [gunicorn, "bench.baseline_app:create_app()"],
+                           {**base_env, "BENCH_AES_KEY": AES_KEY}),
+                    Server("rebot", "safe", [gunicorn, "bot:create_app()"], rebot_env("safe", True))]
+        try:
+            for server in servers:
+                start(server, check_file)
+            for number in range(rounds):
+                for server in servers:
+                    server.rounds.append(run_round(server, number, each, connections, safe_files[number]))
+                    if server.mode == "safe" and server.rounds[-1].requests > per_round:
+                        print(f"{server.name} (safe): more requests than messages in a round; some were repeats",
+                              file=sys.stderr)
+        finally:
+            for server in servers:
+                if server.process is not None:
+                    server.process.terminate()
+                    server.process.wait(10)
+    return [server.result() for server in servers]
 
 
 def table(results: list[Result]) -> str:
     by = {(r.name, r.mode): r for r in results}
     rebot = by[("rebot", "plain")]
-    lines = ["| server | mode | req/s | p50 | p99 | non-2xx | server CPU µs/req | rebot (same mode) ÷ this |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| server | mode | req/s | each round | p50 | p99 | non-2xx | server CPU µs/req | rebot (same mode) ÷ this |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         mine = by.get(("rebot", r.mode), rebot)
         ratio = "" if r.name == "rebot" else f"{mine.rps / r.rps:.2f}×"
-        lines.append(f"| {r.name} | {r.mode} | {r.rps:.0f} | {r.p50} | {r.p99} | {r.errors} | {r.cpu_us:.0f} | {ratio} |")
+        rounds = " · ".join(f"{x:.0f}" for x in r.per_round)
+        lines.append(f"| {r.name} | {r.mode} | {r.rps:.0f} | {rounds} | {r.p50} | {r.p99} | {r.errors} | {r.cpu_us:.0f} "
+                     f"| {ratio} |")
     if ("baseline", "plain") in by and ("rebot", "safe") in by:
         lines.append(f"\nrebot safe mode ÷ baseline plain: {by[('rebot', 'safe')].rps / by[('baseline', 'plain')].rps:.2f}×")
     return "\n".join(lines)
@@ -193,8 +256,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved wrk runs per server (seconds split)")
     args = parser.parse_args()
-    print(table(measure(args.seconds, args.connections)))
+    print(table(measure(args.seconds, args.connections, args.rounds)))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import threading
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from sqlalchemy import DateTime, create_engine, event, exc, text
 from sqlalchemy.engine import Engine, make_url
@@ -32,6 +32,7 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         dialect = self.engine.dialect
         self.IntegrityError = dialect.dbapi.IntegrityError
+        self._before_dispose: list[Callable[[], None]] = []
         self._qmark = dialect.paramstyle == "qmark"
         self._own = threading.local()
         self._turn_thread_lock = threading.Lock()
@@ -43,7 +44,7 @@ class Database:
             self._turn_path = f"{database}-messages.write-lock"
             with self.write_turn():
                 self.messages = _open_messages(f"{database}-messages")
-        self._datetime = DateTime().bind_processor(dialect) or (lambda value: value)
+        self._datetime = DateTime().dialect_impl(dialect).bind_processor(dialect) or (lambda value: value)
 
     @contextmanager
     def raw(self, conn: Any = None) -> Iterator[Any]:
@@ -159,7 +160,13 @@ class Database:
         if self.revision() != SCHEMA_REVISION:
             self.upgrade()
 
+    def before_dispose(self, callback: Callable[[], None]) -> None:
+        """Have `callback` run first when the database is disposed of (to write what is held in memory)."""
+        self._before_dispose.append(callback)
+
     def dispose(self) -> None:
+        for callback in self._before_dispose:
+            callback()
         self.forget_own()
         self.engine.dispose()
         self.messages.dispose()

@@ -75,7 +75,7 @@ class Shared:
 
     # ----- inbound message de-duplication -------------------------------------------------------------
     def record_once(self, key: str, result: str, wait_seconds: float, also: Callable[[], None] | None) -> str | None:
-        """`result` as the answer to `key` unless one is stored; see bot.dedup.record_once."""
+        """`result` as the answer to `key` unless one is stored; see bot.dedup.Records.keep."""
         if self.client.set(self.key("msg", key), DONE + result, nx=True, ex=KEEP_SECONDS):
             if also is not None:
                 also()

@@ -10,6 +10,7 @@ from typing import Callable
 from bot import alerts
 from bot.config import Config
 from bot.db import Database
+from bot.dedup import Records
 from bot.market.catalog import Catalog
 from bot.messages import Message, Reply
 from bot.metrics import Metrics, quote_ages
@@ -32,6 +33,7 @@ class Bot:
             self.db.redis = Shared(config["redis_url"], config["redis_prefix"])
         self.router = Router(config)
         self.sightings = Sightings(self.db)
+        self.records = Records(self.db)  # the quick path's answers, kept once per message
         alerts.configure(self.db, config, self.router.renderer)
         self.clock = clock or (lambda: datetime.now(config.zone))
         self.replies = ReplyCache()

@@ -595,6 +595,39 @@ def test_concurrent_retries_run_the_command_once(server, db_url):
     assert "Traceback" not in log_path.read_text(errors="replace")
 
 
+def test_records_held_in_memory_are_written_when_the_app_stops(make_app, db_url):
+    app = make_app()
+    bot, client = app.extensions["rebot"], app.test_client()
+    bot.records.flush_seconds = 60  # nothing is written on the way
+    post_text(client, "price PrNd")  # fills the cache
+    msg_id = next(_ids)
+    post_text(client, "price PrNd", msg_id=msg_id)
+    bot.db.dispose()
+    db = Database(db_url)
+    try:
+        with db.messages.connect() as conn:
+            state = conn.execute(select(ProcessedMessage.state)
+                                 .where(ProcessedMessage.key == f"wechat:{msg_id}")).scalar()
+    finally:
+        db.dispose()
+    assert state == "done"
+
+
+def test_a_retry_of_a_cached_reply_on_another_server_gets_the_first_answer(db_url, tmp_path):
+    """Two servers share the database (no Redis); WeChat's retry of a message answered from the cache
+    reaches the other one a second later."""
+    with gunicorn(db_url, tmp_path, "a") as (one, _), gunicorn(db_url, tmp_path, "b") as (two, _):
+        for base in (one, two) * 6:  # every worker answers `price PrNd` from its cache
+            requests.post(base + "/wechat", params=signed_params(), data=text_xml("price PrNd").encode(), timeout=10)
+        body = text_xml("price PrNd", msg_id=next(_ids)).encode()
+        first = requests.post(one + "/wechat", params=signed_params(), data=body, timeout=10)
+        time.sleep(1.1)  # a reply made again would carry a later CreateTime
+        retry = requests.post(two + "/wechat", params=signed_params(), data=body, timeout=10)
+    assert first.status_code == retry.status_code == 200
+    assert "449,000" in reply_fields(first.text)["Content"]
+    assert retry.text == first.text
+
+
 # --- health -------------------------------------------------------------------------------------------
 
 def test_healthz(client):
@@ -640,10 +673,17 @@ def test_a_cached_reply_is_still_deduplicated(client, bot):
     post_text(client, "price PrNd")  # fills the cache
     msg_id = next(_ids)
     first = post_text(client, "price PrNd", msg_id=msg_id)
+    time.sleep(1.1)  # a reply made again would carry a later CreateTime
     again = post_text(client, "price PrNd", msg_id=msg_id)
     assert first.data == again.data
-    with bot.db.messages.connect() as conn:
-        state = conn.execute(select(ProcessedMessage.state).where(ProcessedMessage.key == f"wechat:{msg_id}")).scalar()
+    deadline = time.monotonic() + 5  # the records of cached replies are written in groups, moments later
+    while True:
+        with bot.db.messages.connect() as conn:
+            state = conn.execute(select(ProcessedMessage.state)
+                                 .where(ProcessedMessage.key == f"wechat:{msg_id}")).scalar()
+        if state == "done" or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert state == "done"
 
 

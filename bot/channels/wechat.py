@@ -11,7 +11,6 @@ from bot.channels.callback import TEXT, XML, Answer, Rejected, Request, check_fr
 from bot.channels.crypto import CryptoError, MessageCrypto, signature_matches
 from bot.channels.wechat_xml import XMLError, parse, render_envelope, render_reply
 from bot.charts import attach_image
-from bot.dedup import record_once
 from bot.messages import Message, Reply
 from bot.service import Bot
 
@@ -117,7 +116,7 @@ class WeChatCallback:
                     bot.sightings.note(cursor, message, language)
                     noted(reply)
 
-                xml = record_once(bot.db, key, xml_of(reply), self.wait, also=first_attempt)
+                xml = bot.records.keep(key, xml_of(reply), self.wait, also=first_attempt)
             else:
                 xml = answer_within(bot.db, key, produce, self.budget, self.wait, send_later if api else None,
                                     on_claim=late_unless_repeat(outcome))
