@@ -1,6 +1,6 @@
 """rebot's benchmarks in one run: chat latency, the webhook beside its peers, push beside its floor, extraction.
 
-Usage: python bench/run.py [--seconds 15] [--connections 16] [--subscribers 100000]   (`make bench`)
+Usage: python bench/run.py [--seconds 15] [--rounds 3] [--connections 16] [--subscribers 100000]   (`make bench`)
 Needs wrk (Debian package `wrk`); WeRoBot is installed into bench/.venv-werobot on first use.
 Everything runs on loopback against local servers and the API emulator.
 """
@@ -49,7 +49,8 @@ def push_figures(subscribers: int) -> tuple[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=15, help="length of each webhook run")
+    parser.add_argument("--seconds", type=int, default=15, help="webhook: seconds of load per server")
+    parser.add_argument("--rounds", type=int, default=3, help="webhook: interleaved rounds the seconds are cut into")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--subscribers", type=int, default=100_000, help="the large push (the small one is 1/10)")
     args = parser.parse_args()
@@ -63,8 +64,9 @@ def main() -> None:
     print(f"\n## rebot chat \"price PrNd\" (a whole process): median {statistics.median(times) * 1000:.0f} ms, "
           f"min {min(times) * 1000:.0f} ms over {len(times)} runs")
 
-    print(f"\n## Webhook: gunicorn -w 2, wrk -t 2 -c {args.connections}, {args.seconds} s each\n")
-    print(table(measure(args.seconds, args.connections)))
+    print(f"\n## Webhook: gunicorn -w 2, wrk -t 2 -c {args.connections}, {args.seconds} s per server "
+          f"in {args.rounds} interleaved rounds\n")
+    print(table(measure(args.seconds, args.connections, args.rounds)))
 
     print("\n## Push: the daily summary over the API emulator (wechat template messages, 8 workers)\n")
     small, small_rss = push_figures(args.subscribers // 10)
