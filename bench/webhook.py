@@ -194,10 +194,10 @@ def measure(seconds: int = 15, connections: int = 16, rounds: int = 3) -> list[R
         tmp = Path(tmp)
         base_env = {k: v for k, v in os.environ.items() if not k.startswith(("REBOT_", "BENCH_"))}
         base_env.update(PYTHONPATH=str(ROOT), BENCH_TOKEN=TOKEN, BENCH_APP_ID=APP_ID)
-        per_round = 8000 * each  # more than a server answers in a round: no message is sent twice
+        messages_per_round = 8000 * each  # more than a server answers in a round: no message is sent twice
         safe_files = [tmp / f"safe-{n}.txt" for n in range(rounds)]
         for n, path in enumerate(safe_files):
-            safe_messages(path, per_round, 9_000_000_000 + n * per_round)
+            safe_messages(path, messages_per_round, 9_000_000_000 + n * messages_per_round)
         check_file = tmp / "check.txt"
         safe_messages(check_file, 1, 8_000_000_000)
 
@@ -225,7 +225,7 @@ def measure(seconds: int = 15, connections: int = 16, rounds: int = 3) -> list[R
             for number in range(rounds):
                 for server in servers:
                     server.rounds.append(run_round(server, number, each, connections, safe_files[number]))
-                    if server.mode == "safe" and server.rounds[-1].requests > per_round:
+                    if server.mode == "safe" and server.rounds[-1].requests > messages_per_round:
                         print(f"{server.name} (safe): more requests than messages in a round; some were repeats",
                               file=sys.stderr)
         finally:

@@ -86,7 +86,7 @@ class Records:
         self._writing: dict[str, tuple[str, datetime]] = {}  # the group being written: still found here
         self._lock = threading.Lock()  # guards the two dicts and the writer
         self._flushing = threading.Lock()  # one group at a time
-        self._writer: tuple[int, threading.Thread] | None = None  # (pid, thread): a forked worker starts its own
+        self._writer_pid: int | None = None  # the process whose writer thread runs: a forked worker starts its own
         db.before_dispose(self.flush)
         atexit.register(_flush_at_exit, weakref.ref(self))  # a worker that stops writes what it holds
 
@@ -156,11 +156,9 @@ class Records:
 
     def _start_writer(self) -> None:
         """Under the lock: a writer thread for this process unless one runs."""
-        pid = os.getpid()
-        if self._writer is None or self._writer[0] != pid:
-            thread = threading.Thread(target=self._write, name="message-records", daemon=True)
-            self._writer = (pid, thread)
-            thread.start()
+        if self._writer_pid != os.getpid():
+            self._writer_pid = os.getpid()
+            threading.Thread(target=self._write, name="message-records", daemon=True).start()
 
     def _write(self) -> None:
         """Flush every FLUSH_SECONDS while there is something to write; then end (the next record starts another)."""
@@ -169,7 +167,7 @@ class Records:
             self.flush()
             with self._lock:
                 if not self._pending:
-                    self._writer = None
+                    self._writer_pid = None
                     return
 
 

@@ -42,14 +42,16 @@ class Request:
             length = int(self._environ.get("CONTENT_LENGTH") or -1)
         except ValueError:
             raise Rejected(400) from None
-        if 0 <= length <= self._max_body:
-            return stream.read(length)
-        # No length given (chunked): reading one byte past the limit tells.
-        data = stream.read(self._max_body + 1) if length < 0 else None
-        if data is not None and len(data) <= self._max_body:
-            return data
-        log.warning("request body over %d bytes refused", self._max_body)
-        raise Rejected(413)
+        if length > self._max_body:
+            data = None
+        elif length >= 0:
+            data = stream.read(length)
+        else:  # no length given (chunked): reading one byte past the limit tells
+            data = stream.read(self._max_body + 1)
+        if data is None or len(data) > self._max_body:
+            log.warning("request body over %d bytes refused", self._max_body)
+            raise Rejected(413)
+        return data
 
 
 def query_args(query: str) -> dict[str, str]:
