@@ -8,7 +8,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from bot.cli import main
+from bot.cli.main import main
 from bot.demo import load_catalog
 from bot.ingest.extract import Extractor, find_date
 from bot.market.catalog import Catalog

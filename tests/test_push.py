@@ -219,7 +219,7 @@ def test_a_read_timeout_on_a_template_message_is_unknown_not_resent(push_bot, em
     assert sorted(len(emulator.inbox(u)) for u in ("o-ann", "o-bob")) == [1, 1]  # both got exactly one
     from click.testing import CliRunner
 
-    from bot.cli import main
+    from bot.cli.main import main
     status = CliRunner().invoke(main, ["push", "status", "--date", "2025-06-11"], obj=None,
                                 env={"REBOT_DATABASE_URL": bot.config["database_url"]})
     assert status.exit_code == 0, status.output

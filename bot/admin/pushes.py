@@ -146,7 +146,7 @@ BACKGROUND = Background()
 
 
 def configured_channels(config) -> list[str]:
-    """The channels a push would use (the same conditions as bot.push.channels.build_channels)."""
+    """The channels a push would use (the same conditions as bot.push.senders.build_senders)."""
     names = []
     if config["wechat.app_id"] and config["wechat.app_secret"]:
         names.append("wechat")

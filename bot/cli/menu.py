@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from bot.cli import Env, pass_env
+from bot.cli.env import Env, pass_env
 
 # What to do about the errors an operator meets here (docs/operations.md has the full table).
 HINTS = {
@@ -103,3 +103,8 @@ def menu_show(env: Env):
         click.echo("no menu is live (set wechat.menu.button, then `rebot menu push`)")
         return
     click.echo(json.dumps(live, ensure_ascii=False, indent=2))
+
+
+def register(group: click.Group) -> None:
+    """Attach menu to the `rebot` group."""
+    group.add_command(menu)

@@ -23,9 +23,9 @@ from typing import Callable
 
 from sqlalchemy import exists, select, update
 
-from bot import leases
+from bot.push import leases
 from bot.models import Delivery, Lease, PushRun, Subscriber, utcnow
-from bot.push.channels import Channel
+from bot.push.senders import Sender
 from bot.push.run import DailyPush, RunReport, requeue
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 RUN_LEASE = "push:run:{}"  # held by DailyPush.run while it fills (inline: sends) a run's ledger
 
 
-def daily_push(bot, channels: dict[str, Channel] | None = None) -> DailyPush:
+def daily_push(bot, channels: dict[str, Sender] | None = None) -> DailyPush:
     """The daily push as `push.delivery` says: sent by this process, or queued for `rebot worker`s."""
     kind = QueuedPush if bot.config["push.delivery"] == "workers" else DailyPush
     return kind(bot, channels)
@@ -60,7 +60,7 @@ class QueuedPush(DailyPush):
 class Worker(DailyPush):
     """Claims batches of queued deliveries of any running push and sends them (DailyPush's sending loop)."""
 
-    def __init__(self, bot, channels: dict[str, Channel] | None = None, sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, bot, channels: dict[str, Sender] | None = None, sleep: Callable[[float], None] = time.sleep):
         super().__init__(bot, channels, sleep)
         self.claim_seconds = self.config["worker.claim_seconds"]
         self.claimed = self.sent = 0
