@@ -1,0 +1,537 @@
+"""What a chat message asks for: a pure function from text, the catalog and today's date to a Request.
+
+No database, network or language model. The words live in bot/data/nlu.<language>.yaml; products are found
+by the catalog matcher (bot/market/names.py); traditional Chinese is read through OpenCC, typos of English
+names through RapidFuzz (never towards another element), Chinese numerals through cn2an. The command
+grammar (`price PrNd`, `alert PrNd > 460000`, `news 5` …) is one of the forms understood. Every pattern that
+sees the text is a set of literal alternatives or a simple character-class run: linear in the text's length.
+"""
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+from importlib import resources
+
+import cn2an
+import opencc
+import yaml
+from rapidfuzz import fuzz, process
+
+from bot.market.catalog import Catalog
+from bot.market.names import ProductNames, element
+
+LANGUAGES = ("zh", "en")
+MAX_CHARS = 500  # the caller caps at chat.max_chars; this only keeps a stray call cheap
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_EDGE = " \t\r\n:;,.!?。！？，；：、\"'“”‘’~～"
+_ARABIC = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
+_HANZI_NUM = "零〇一二两三四五六七八九十百千万亿点"
+_NUMBER = re.compile(rf"(?<![0-9A-Za-z.])(?:(?P<a>{_ARABIC})\s*(?P<mult>million|mln|mn|万|千|[kKmMwW](?![a-zA-Z]))?"
+                     rf"|(?P<h>[{_HANZI_NUM}]+))(?P<pct>\s*%)?")
+_MULT = {"million": 1_000_000, "mln": 1_000_000, "mn": 1_000_000, "m": 1_000_000, "万": 10_000, "w": 10_000,
+         "千": 1000, "k": 1000}
+_ISO = re.compile(r"(?<!\d)(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?(?!\d)")
+_MONTH_DAY = re.compile(r"(?<![\d.])(\d{1,2})\s*(?:月\s*(\d{1,2})\s*[日号]?|/(\d{1,2}))(?![\d/])")
+_MONTHS = {m: i for i, names in enumerate(
+    [("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"), ("may",), ("jun", "june"),
+     ("jul", "july"), ("aug", "august"), ("sep", "sept", "september"), ("oct", "october"), ("nov", "november"),
+     ("dec", "december")], start=1) for m in names}
+_EN_DATE = re.compile(r"\b(?:(?P<m1>[a-z]{3,9})\.?\s+(?P<d1>\d{1,2})(?:st|nd|rd|th)?|(?P<d2>\d{1,2})(?:st|nd|rd|th)?\s+"
+                      r"(?:of\s+)?(?P<m2>[a-z]{3,9}))\b(?:,?\s*(?P<y>\d{4})\b)?", re.I)
+_PERIOD_NUM = rf"(?P<n>\d+|[{_HANZI_NUM}]+)\s*"
+_WORD = re.compile(r"[a-z][a-z']*|\d+|[?]", re.I)
+_SEPARATORS = re.compile(r"[\s,，、;；/&+]+")
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a message asks for. `products` are catalog codes; `since` is the reference date of a period (the
+    change is from the quote on or before it), `days` its length; `kind` of an alert: above, below or move
+    (`direction` up/down for a move in one direction); `count`: news items or the alert number."""
+
+    intent: str
+    language: str
+    products: tuple[str, ...] = ()
+    date: date | None = None
+    since: date | None = None
+    days: int | None = None
+    kind: str | None = None
+    direction: str | None = None
+    threshold: Decimal | None = None
+    count: int | None = None
+    keyword: str = ""
+    keywords: tuple[str, ...] = ()  # the keyword and its glossary translations
+    args: str = ""  # admin / help: the raw argument text
+    guessed: bool = False
+    understood: str = ""  # "按 氧化镨钕 价格回答" when guessed
+    suggestions: tuple[str, ...] = ()  # product codes: the closest quoted ones, or what a typo may have meant
+    term: str = ""  # the out-of-scope thing named
+
+
+@dataclass
+class _Lexicon:
+    """The words of both languages, from the YAML files."""
+
+    intents: dict[str, str] = field(default_factory=dict)  # phrase -> intent
+    fillers: set[str] = field(default_factory=set)
+    directions: dict[str, str] = field(default_factory=dict)
+    periods: dict[str, object] = field(default_factory=dict)
+    period_units: dict[str, int] = field(default_factory=dict)
+    days_ago: dict[str, int] = field(default_factory=dict)
+    weekdays: dict[str, int] = field(default_factory=dict)
+    last_week: list[str] = field(default_factory=list)
+    out_of_scope: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    slips: dict[str, str] = field(default_factory=dict)
+    glossary: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    ambiguous: set[str] = field(default_factory=set)
+
+
+@functools.cache
+def lexicon() -> _Lexicon:
+    lex = _Lexicon()
+    for language in LANGUAGES:
+        data = yaml.safe_load(resources.files("bot").joinpath(f"data/nlu.{language}.yaml").read_text("utf-8"))
+        for intent, phrases in data["intents"].items():
+            for phrase in phrases:
+                lex.intents.setdefault(str(phrase).lower(), intent)
+        lex.fillers.update(str(w).lower() for w in data["fillers"])
+        for kind, phrases in data["directions"].items():
+            lex.directions.update({str(p).lower(): kind for p in phrases})
+        lex.periods.update({k.lower(): v for k, v in data["periods"].items()})
+        lex.period_units.update({k.lower(): v for k, v in data["period_units"].items()})
+        lex.days_ago.update(data["days_ago"])
+        lex.weekdays.update(data["weekdays"])
+        lex.last_week.extend(data["last_week"])
+        lex.out_of_scope.update({k.lower(): tuple(v) for k, v in data["out_of_scope"].items()})
+        lex.slips.update(data.get("slips", {}))
+        lex.ambiguous.update(data.get("ambiguous_symbols", []))
+        for term, translations in data["glossary"].items():
+            lex.glossary.setdefault(term.lower(), ())
+            lex.glossary[term.lower()] += tuple(translations)
+            for other in translations:  # both ways
+                lex.glossary[other.lower()] = (*lex.glossary.get(other.lower(), ()), term)
+    return lex
+
+
+def _alternation(phrases, *, words: bool) -> re.Pattern:
+    """Literal phrases, longest first; English ones whole words only."""
+    ordered = sorted({p for p in phrases if p}, key=len, reverse=True)
+    parts = []
+    for p in ordered:
+        body = r"\s*".join(re.escape(w) for w in p.split())
+        parts.append(rf"(?<![a-z0-9]){body}(?![a-z0-9])" if words and p[0].isascii() and p[0].isalnum() else body)
+    return re.compile("|".join(parts) or "(?!)", re.I)
+
+
+@functools.cache
+def _patterns():
+    lex = lexicon()
+    units = sorted(lex.period_units, key=len, reverse=True)
+    return {
+        "intents": _alternation(lex.intents, words=True),
+        "directions": _alternation(lex.directions, words=True),
+        "periods": _alternation(lex.periods, words=True),
+        "period_n": re.compile(rf"(?<![0-9A-Za-z.]){_PERIOD_NUM}(?P<unit>{'|'.join(map(re.escape, units))})(?![a-z])",
+                               re.I),
+        "days_ago": _alternation(lex.days_ago, words=True),
+        "weekday": re.compile(rf"(?<![a-z])(?P<last>{'|'.join(map(re.escape, lex.last_week))})?\s*"
+                              rf"(?P<day>{'|'.join(sorted(map(re.escape, lex.weekdays), key=len, reverse=True))})"
+                              r"(?:day)?(?![a-z])", re.I),
+        "out_of_scope": _alternation(lex.out_of_scope, words=True),
+        "fillers": _alternation(lex.fillers, words=True),
+    }
+
+
+_t2s = opencc.OpenCC("t2s")
+
+
+def normalise(text: str) -> str:
+    """NFKC (full-width to half-width), traditional to simplified Chinese, one space, no edge punctuation."""
+    text = unicodedata.normalize("NFKC", text[:MAX_CHARS])
+    if _CJK.search(text):
+        text = _t2s.convert(text)
+    text = " ".join(text.split())
+    return "?" if text.strip() == "?" else text.strip(_EDGE)
+
+
+class Parser:
+    """parse(text, today) for one catalog version, memoised: a text is parsed once per catalog and day."""
+
+    CACHED = 4096
+
+    def __init__(self, catalog: Catalog, version: object = None):
+        self.catalog = catalog
+        self.version = version
+        self.names = ProductNames(catalog, strict=False)
+        self._aliases = {}  # folded English spelling (typo candidates) -> code
+        for name, code in catalog.names:
+            key = name.lower()
+            if key.isascii() and len(key) >= 5:
+                self._aliases.setdefault(key, code)
+        self.parse = functools.lru_cache(maxsize=self.CACHED)(self._parse)
+
+    def _parse(self, text: str, today: date) -> Request:
+        return parse(text, self, today)
+
+
+def parse(raw: str, parser: Parser, today: date) -> Request:
+    """The Request `raw` makes, read against `parser`'s catalog, with relative dates from `today`."""
+    lex, pat = lexicon(), _patterns()
+    text = normalise(raw)
+    language = "zh" if _CJK.search(text) else ("en" if re.search(r"[A-Za-z]", text) else "")
+    lowered = text.lower()
+    if not text:
+        return Request("empty", language)
+    head = _head(lowered)
+    if head in ("admin", "管理"):
+        return Request("admin", language or "en", args=text[len(head):].strip(_EDGE))
+    if head == "help" or head in ("帮助", "菜单", "命令", "menu", "commands", "?"):
+        return Request("help", language or "en", args=text[len(head):].strip(_EDGE))
+
+    work = _slips(text, parser, lex)
+    guessed = work != text
+    corrected = _fix_typos(work, parser, lex)
+    guessed |= corrected != work
+    work = corrected
+    mask = [False] * len(work)
+
+    products: list[str] = []
+    spelled_products: list[str] = []  # as written: `news PrNd` searches the news for "PrNd"
+    for m in parser.names.mentions(work):
+        spelled = work[m.start:m.end]
+        if spelled.lower() in lex.ambiguous and spelled.islower():
+            continue
+        _cover(mask, m.start, m.end)
+        spelled_products.append(spelled)
+        if m.code not in products:
+            products.append(m.code)
+
+    day = _find_date(work, mask, today, pat, lex)
+    kind = direction = None
+    threshold: Decimal | None = None
+    for m in pat["directions"].finditer(work):
+        if _covered(mask, m.start(), m.end()):
+            continue
+        number = _NUMBER.match(work, _skip_space(work, m.end()))
+        word = lex.directions[" ".join(m.group(0).lower().split())]
+        if number and number.group(0).strip():
+            value = _number(number)
+            if value is None:
+                continue
+            if number.group("pct"):
+                kind, threshold = "move", value
+                direction = word if word in ("up", "down") else ("up" if word == "above" else "down")
+            elif word in ("above", "below"):
+                kind, threshold = word, value
+            elif word in ("up", "down"):
+                kind, threshold = ("above" if word == "up" else "below"), value
+            _cover(mask, m.start(), number.end())
+            break
+    if threshold is None:
+        for number in _NUMBER.finditer(work):
+            if number.group("pct") and not _covered(mask, number.start(), number.end()):
+                kind, threshold = "move", _number(number)
+                _cover(mask, number.start(), number.end())
+                for m in pat["directions"].finditer(work):
+                    if lex.directions[" ".join(m.group(0).lower().split())] in ("up", "down") \
+                            and not _covered(mask, m.start(), m.end()):
+                        direction = lex.directions[" ".join(m.group(0).lower().split())]
+                        _cover(mask, m.start(), m.end())
+                        break
+                break
+
+    since = days = None
+    for m in pat["periods"].finditer(work):
+        if not _covered(mask, m.start(), m.end()):
+            since = _period_start(lex.periods[" ".join(m.group(0).lower().split())], today)
+            _cover(mask, m.start(), m.end())
+            break
+    if since is None:
+        for m in pat["period_n"].finditer(work):
+            if _covered(mask, m.start(), m.end()):
+                continue
+            n = _count(m.group("n"))
+            if n:
+                since = today - timedelta(days=n * lex.period_units[m.group("unit").lower()])
+                _cover(mask, m.start(), m.end())
+                break
+    if since is not None:
+        days = (today - since).days
+
+    intents: dict[str, tuple[int, int]] = {}
+    for m in pat["intents"].finditer(work):
+        if not _covered(mask, m.start(), m.end()):
+            intents.setdefault(lex.intents[" ".join(m.group(0).lower().split())], (m.start(), m.end()))
+            _cover(mask, m.start(), m.end())
+
+    count = None
+    for number in _NUMBER.finditer(work):
+        if not _covered(mask, number.start(), number.end()) and number.group("a") and number.group("a").isdigit():
+            count = int(number.group("a"))
+            _cover(mask, number.start(), number.end())
+            break
+
+    term = ""
+    for m in pat["out_of_scope"].finditer(work):
+        if not _covered(mask, m.start(), m.end()):
+            term = m.group(0)
+            _cover(mask, m.start(), m.end())
+            break
+
+    for m in pat["fillers"].finditer(work):
+        _cover(mask, m.start(), m.end())
+    leftover = "".join(ch if not covered else " " for ch, covered in zip(work, mask))
+    leftover = " ".join(w for w in _SEPARATORS.split(leftover.strip(_EDGE + "?")) if w.strip(_EDGE + "?"))
+
+    base = dict(language=language or "en", products=tuple(products))
+    intent = _intent(intents, head, products, threshold, day, since, term, lex)
+    if intent == "news":
+        keyword = " ".join([*spelled_products, leftover]).strip()
+        return Request("news", base["language"], products=tuple(products), count=count if not keyword else None,
+                       keyword=keyword, keywords=_glossary(keyword, lex))
+    if intent == "alert_set":
+        return Request("alert_set", base["language"], tuple(products), kind=kind, direction=direction,
+                       threshold=threshold, guessed=guessed,
+                       understood=_understood("alert_set", products, parser, base["language"]) if guessed else "")
+    if intent == "alert_delete":
+        return Request("alert_delete", base["language"], count=count)
+    if intent == "out_of_scope":
+        return Request("out_of_scope", base["language"], term=term,
+                       suggestions=lex.out_of_scope.get(term.lower(), ()))
+    if intent == "unknown":
+        suggestions = _suggest(leftover or text, parser)
+        return Request("unknown", base["language"], suggestions=suggestions)
+    if intent in ("price", "compare", "trend", "change", "price_on_date"):
+        guessed |= bool(leftover) and bool(products)
+    if intent not in ("price", "compare", "trend", "change", "price_on_date", "subscribe", "unsubscribe"):
+        guessed = False
+    return Request(intent, base["language"], tuple(products), date=day, since=since, days=days, guessed=guessed,
+                   understood=_understood(intent, products, parser, base["language"]) if guessed else "")
+
+
+def _intent(intents, head, products, threshold, day, since, term, lex) -> str:
+    said = set(intents)
+    if "alert_delete" in said:
+        return "alert_delete"
+    if "alerts_list" in said or (head in ("alert", "提醒") and not products and threshold is None):
+        return "alerts_list"
+    if threshold is not None and products and ("alert" in said or head in ("alert", "提醒")):
+        return "alert_set"
+    if "alert" in said and products and head in ("alert", "提醒", "预警", "价格提醒"):
+        return "alert_set"  # a line still missing: the handler explains the form
+    if threshold is not None and products and "alert" in said:
+        return "alert_set"
+    if "unsubscribe" in said:
+        return "unsubscribe"
+    if "subscribe" in said:
+        return "subscribe"
+    if "my" in said and not products:
+        return "my"
+    if "news" in said:
+        return "news"
+    if products:
+        if "change" in said:
+            return "change"
+        if "trend" in said or (since is not None and "compare" not in said):
+            return "trend"
+        if day is not None:
+            return "price_on_date"
+        return "compare" if len(products) > 1 else "price"
+    if term:
+        return "out_of_scope"
+    if "help" in said:
+        return "help"
+    if "summary" in said:
+        return "summary"
+    if "price" in said and head in ("price", "prices", "价格", "报价", "价钱", "quote"):
+        return "price"
+    if "greeting" in said:
+        return "greeting"
+    if "thanks" in said:
+        return "thanks"
+    if "price" in said:
+        return "price"
+    return "unknown"
+
+
+def _head(lowered: str) -> str:
+    """The first word (English) or known command word (Chinese) the text starts with."""
+    for word in ("admin", "管理", "帮助", "菜单", "命令", "help", "menu", "commands", "alert", "提醒", "预警",
+                 "价格提醒", "price", "prices", "价格", "报价", "价钱", "quote", "?"):
+        if lowered.startswith(word):
+            rest = lowered[len(word):]
+            if not rest or not (word.isascii() and word.isalpha() and rest[0].isascii() and rest[0].isalnum()):
+                return word
+    return ""
+
+
+def _slips(text: str, parser: Parser, lex: _Lexicon) -> str:
+    """镨女 → 镨钕: an input-method slip right after (or before) a Chinese product name, when the corrected
+    text names a product there."""
+    if not _CJK.search(text):
+        return text
+    chars = list(text)
+    for m in parser.names.mentions(text):
+        for at in (m.end, m.start - 1):
+            if 0 <= at < len(chars) and chars[at] in lex.slips:
+                fixed = "".join(chars[:at]) + lex.slips[chars[at]] + "".join(chars[at + 1:])
+                lo, hi = min(m.start, at), max(m.end, at + 1)
+                if any(n.start <= lo and n.end >= hi for n in parser.names.mentions(fixed)):
+                    chars[at] = lex.slips[chars[at]]
+    return "".join(chars)
+
+
+def _fix_typos(text: str, parser: Parser, lex: _Lexicon) -> str:
+    """terbuim → terbium, pirce → price: an English word that is no known word, close to exactly one
+    element's names (or to one command word), is read as that name."""
+    if not re.search(r"[a-z]{4,}", text, re.I):
+        return text
+    known = lex.intents.keys() | lex.fillers | lex.directions.keys() | lex.out_of_scope.keys() \
+        | lex.period_units.keys() | {k.lower() for k in lex.weekdays} | set(_MONTHS) | lex.glossary.keys() \
+        | lex.days_ago.keys() | set(lex.last_week) | lex.periods.keys()
+    words = [w for w in (m.group(0).lower() for m in re.finditer(r"[a-z]{4,}", text, re.I))]
+    commands = [w for w in lex.intents if w.isascii() and w.isalpha() and len(w) >= 4]
+    out = text
+    for word in words:
+        if word in known or parser.names.code_of(word) or word in parser._aliases:
+            continue
+        if any(word in alias.split() for alias in parser._aliases):
+            continue
+        best = process.extract(word, list(parser._aliases), scorer=fuzz.ratio, limit=5, score_cutoff=75)
+        if best:
+            elements = {element(parser._aliases[alias]) for alias, score, _i in best if score >= best[0][1] - 8}
+            if len(elements) == 1 and _same_start(word, best[0][0]):
+                out = re.sub(rf"(?i)\b{re.escape(word)}\b", best[0][0], out, count=1)
+                continue
+        near = process.extractOne(word, commands, scorer=fuzz.ratio, score_cutoff=80)
+        if near and _same_start(word, near[0]):
+            out = re.sub(rf"(?i)\b{re.escape(word)}\b", near[0], out, count=1)
+    return out
+
+
+def _same_start(word: str, name: str) -> bool:
+    return word[:1] == name[:1]
+
+
+def _find_date(work: str, mask: list[bool], today: date, pat, lex) -> date | None:
+    candidates = []
+    for m in _ISO.finditer(work):
+        candidates.append((m, _date(int(m[1]), int(m[2]), int(m[3]))))
+    for m in _MONTH_DAY.finditer(work):
+        candidates.append((m, _recent(today, int(m[1]), int(m[2] or m[3]))))
+    for m in _EN_DATE.finditer(work):
+        month = _MONTHS.get((m["m1"] or m["m2"]).lower())
+        if month:
+            found = _date(int(m["y"]), month, int(m["d1"] or m["d2"])) if m["y"] else \
+                _recent(today, month, int(m["d1"] or m["d2"]))
+            candidates.append((m, found))
+    for m in pat["days_ago"].finditer(work):
+        candidates.append((m, today - timedelta(days=lex.days_ago[m.group(0).lower()])))
+    for m in pat["weekday"].finditer(work):
+        weekday = lex.weekdays[m["day"].lower()]
+        if m["last"] and m["last"] != "last":  # 上周五: Friday of last calendar week
+            found = today - timedelta(days=today.weekday() + 7 - weekday)
+        else:  # last Friday, 周五: the latest Friday before today
+            found = today - timedelta(days=(today.weekday() - weekday - 1) % 7 + 1)
+        candidates.append((m, found))
+    for m, found in sorted(candidates, key=lambda c: c[0].start()):
+        if found is not None and not _covered(mask, m.start(), m.end()):
+            _cover(mask, m.start(), m.end())
+            return found
+    return None
+
+
+def _date(year: int, month: int, day: int) -> date | None:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _recent(today: date, month: int, day: int) -> date | None:
+    """The date of this month and day on or before today (last year's when it is still to come)."""
+    found = _date(today.year, month, day)
+    if found and found > today:
+        found = _date(today.year - 1, month, day)
+    return found
+
+
+def _period_start(value, today: date) -> date:
+    """The reference date of a period: the day before the week/month/year started, or N days ago."""
+    if value == "week":
+        return today - timedelta(days=today.weekday() + 1)
+    if value == "month":
+        return today.replace(day=1) - timedelta(days=1)
+    if value == "year":
+        return date(today.year - 1, 12, 31)
+    return today - timedelta(days=int(value))
+
+
+def _count(text: str) -> int | None:
+    if text.isdigit():
+        return int(text)
+    try:
+        return int(cn2an.cn2an(text, "smart"))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _number(match: re.Match) -> Decimal | None:
+    try:
+        if match.group("a"):
+            value = Decimal(match.group("a").replace(",", ""))
+            return value * _MULT.get((match.group("mult") or "").lower(), 1)
+        return Decimal(str(cn2an.cn2an(match.group("h"), "smart")))
+    except (InvalidOperation, ValueError, KeyError, TypeError):
+        return None
+
+
+def _skip_space(text: str, at: int) -> int:
+    while at < len(text) and text[at] == " ":
+        at += 1
+    return at
+
+
+def _cover(mask: list[bool], start: int, end: int) -> None:
+    for i in range(start, end):
+        mask[i] = True
+
+
+def _covered(mask: list[bool], start: int, end: int) -> bool:
+    return any(mask[start:end])
+
+
+def _glossary(keyword: str, lex: _Lexicon) -> tuple[str, ...]:
+    if not keyword:
+        return ()
+    found = [keyword]
+    lowered = keyword.lower()
+    for term, translations in lex.glossary.items():
+        if (term in lowered.split() if term.isascii() else term in lowered):
+            found.extend(t for t in translations if t not in found)
+    return tuple(found)
+
+
+def _suggest(text: str, parser: Parser) -> tuple[str, ...]:
+    """Products a word that names none may have meant: only when all close names are of one element."""
+    words = [w for w in re.findall(r"[a-z]{3,}", text.lower())]
+    for word in words:
+        best = process.extract(word, list(parser._aliases), scorer=fuzz.ratio, limit=5, score_cutoff=60)
+        if best and len({element(parser._aliases[a]) for a, s, _i in best if s >= best[0][1] - 8}) == 1:
+            return (parser._aliases[best[0][0]],)
+    return ()
+
+
+def _understood(intent: str, products, parser: Parser, language: str) -> str:
+    names = [parser.catalog.by_code[c].name(language) for c in products if c in parser.catalog.by_code]
+    if language == "zh":
+        what = {"trend": "走势", "change": "涨跌", "alert_set": "提醒", "subscribe": "订阅",
+                "unsubscribe": "退订"}.get(intent, "价格")
+        return f"按 {'、'.join(names)} {what}回答"
+    what = {"trend": "trend", "change": "change", "alert_set": "alert", "subscribe": "subscription",
+            "unsubscribe": "unsubscription"}.get(intent, "price")
+    return f"Showing: {', '.join(names)} {what}"
