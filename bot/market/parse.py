@@ -40,10 +40,11 @@ _MONTHS = {m: i for i, names in enumerate(
     [("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"), ("may",), ("jun", "june"),
      ("jul", "july"), ("aug", "august"), ("sep", "sept", "september"), ("oct", "october"), ("nov", "november"),
      ("dec", "december")], start=1) for m in names}
-_EN_DATE = re.compile(r"\b(?:(?P<m1>[a-z]{3,9})\.?\s+(?P<d1>\d{1,2})(?:st|nd|rd|th)?|(?P<d2>\d{1,2})(?:st|nd|rd|th)?\s+"
-                      r"(?:of\s+)?(?P<m2>[a-z]{3,9}))\b(?:,?\s*(?P<y>\d{4})\b)?", re.I)
+_MONTH_NAMES = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_EN_DATE = re.compile(rf"\b(?:(?P<m1>{_MONTH_NAMES})\.?\s+(?P<d1>\d{{1,2}})(?:st|nd|rd|th)?|(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?\s+"
+                      rf"(?:of\s+)?(?P<m2>{_MONTH_NAMES}))\b(?:,?\s*(?P<y>\d{{4}})\b)?", re.I)
 _PERIOD_NUM = rf"(?P<n>\d+|[{_HANZI_NUM}]+)\s*"
-_WORD = re.compile(r"[a-z][a-z']*|\d+|[?]", re.I)
+_METAL_AFTER = re.compile(r"\s?(金属|metal)(?![a-z])", re.I)
 _SEPARATORS = re.compile(r"[\s,，、;；/&+]+")
 
 
@@ -188,9 +189,9 @@ def parse(raw: str, parser: Parser, today: date) -> Request:
         return Request("empty", language)
     head = _head(lowered)
     if head in ("admin", "管理"):
-        return Request("admin", language or "en", args=text[len(head):].strip(_EDGE))
+        return Request("admin", language, args=text[len(head):].strip(_EDGE))
     if head == "help" or head in ("帮助", "菜单", "命令", "menu", "commands", "?"):
-        return Request("help", language or "en", args=text[len(head):].strip(_EDGE))
+        return Request("help", language, args=text[len(head):].strip(_EDGE))
 
     work = _slips(text, parser, lex)
     guessed = work != text
@@ -205,10 +206,14 @@ def parse(raw: str, parser: Parser, today: date) -> Request:
         spelled = work[m.start:m.end]
         if spelled.lower() in lex.ambiguous and spelled.islower():
             continue
-        _cover(mask, m.start, m.end)
+        code, end = m.code, m.end
+        metal = _METAL_AFTER.match(work, end)
+        if metal and (product := parser.catalog.resolve(spelled + metal.group(1))):
+            code, end = product.code, metal.end()  # Tb金属, Dy metal: the metal
+        _cover(mask, m.start, end)
         spelled_products.append(spelled)
-        if m.code not in products:
-            products.append(m.code)
+        if code not in products:
+            products.append(code)
 
     day = _find_date(work, mask, today, pat, lex)
     kind = direction = None
@@ -287,7 +292,7 @@ def parse(raw: str, parser: Parser, today: date) -> Request:
     leftover = "".join(ch if not covered else " " for ch, covered in zip(work, mask))
     leftover = " ".join(w for w in _SEPARATORS.split(leftover.strip(_EDGE + "?")) if w.strip(_EDGE + "?"))
 
-    base = dict(language=language or "en", products=tuple(products))
+    base = dict(language=language, products=tuple(products))
     intent = _intent(intents, head, products, threshold, day, since, term, lex)
     if intent == "news":
         keyword = " ".join([*spelled_products, leftover]).strip()
