@@ -22,7 +22,7 @@ import yaml
 from rapidfuzz import fuzz, process
 
 from bot.market.catalog import Catalog
-from bot.market.names import ProductNames, element
+from bot.market.names import ProductNames, element, spellings
 
 LANGUAGES = ("zh", "en")
 MAX_CHARS = 500  # the caller caps at chat.max_chars; this only keeps a stray call cheap
@@ -169,7 +169,7 @@ class Parser:
         self.version = version
         self.names = ProductNames(catalog, strict=False)
         self._aliases = {}  # folded English spelling (typo candidates) -> code
-        for name, code in catalog.names:
+        for name, code in spellings(catalog):
             key = name.lower()
             if key.isascii() and len(key) >= 5:
                 self._aliases.setdefault(key, code)
@@ -295,7 +295,7 @@ def parse(raw: str, parser: Parser, today: date) -> Request:
     base = dict(language=language, products=tuple(products))
     intent = _intent(intents, head, products, threshold, day, since, term, lex)
     if intent == "news":
-        keyword = " ".join([*spelled_products, leftover]).strip()
+        keyword = _news_keyword(work, pat)
         return Request("news", base["language"], products=tuple(products), count=count if not keyword else None,
                        keyword=keyword, keywords=_glossary(keyword, lex))
     if intent == "alert_set":
@@ -398,23 +398,27 @@ def _fix_typos(text: str, parser: Parser, lex: _Lexicon) -> str:
     known = lex.intents.keys() | lex.fillers | lex.directions.keys() | lex.out_of_scope.keys() \
         | lex.period_units.keys() | {k.lower() for k in lex.weekdays} | set(_MONTHS) | lex.glossary.keys() \
         | lex.days_ago.keys() | set(lex.last_week) | lex.periods.keys()
-    words = [w for w in (m.group(0).lower() for m in re.finditer(r"[a-z]{4,}", text, re.I))]
     commands = [w for w in lex.intents if w.isascii() and w.isalpha() and len(w) >= 4]
+    aliases = list(parser._aliases)
     out = text
-    for word in words:
-        if word in known or parser.names.code_of(word) or word in parser._aliases:
+    # Hyphenated runs whole ("praseodymium-eodymium"), so that a slip in one half of a pair is not read as
+    # the other half alone.
+    for token in {m.group(0).lower() for m in re.finditer(r"[a-z]+(?:-[a-z]+)*", text, re.I)}:
+        if len(token) < 4 or token in known or parser.names.code_of(token) or token in parser._aliases:
             continue
-        if any(word in alias.split() for alias in parser._aliases):
+        if "-" not in token and any(token in alias.split() for alias in aliases):
             continue
-        best = process.extract(word, list(parser._aliases), scorer=fuzz.ratio, limit=5, score_cutoff=75)
-        if best:
+        best = process.extract(token, aliases, scorer=fuzz.ratio, limit=5, score_cutoff=75)
+        if best and _same_start(token, best[0][0]):
             elements = {element(parser._aliases[alias]) for alias, score, _i in best if score >= best[0][1] - 8}
-            if len(elements) == 1 and _same_start(word, best[0][0]):
-                out = re.sub(rf"(?i)\b{re.escape(word)}\b", best[0][0], out, count=1)
+            if len(elements) == 1:
+                out = re.sub(rf"(?i)(?<![a-z-]){re.escape(token)}(?![a-z-])", best[0][0], out, count=1)
                 continue
-        near = process.extractOne(word, commands, scorer=fuzz.ratio, score_cutoff=80)
-        if near and _same_start(word, near[0]):
-            out = re.sub(rf"(?i)\b{re.escape(word)}\b", near[0], out, count=1)
+        if "-" in token:
+            continue
+        near = process.extractOne(token, commands, scorer=fuzz.ratio, score_cutoff=80)
+        if near and _same_start(token, near[0]):
+            out = re.sub(rf"(?i)(?<![a-z-]){re.escape(token)}(?![a-z-])", near[0], out, count=1)
     return out
 
 
@@ -508,6 +512,14 @@ def _cover(mask: list[bool], start: int, end: int) -> None:
 
 def _covered(mask: list[bool], start: int, end: int) -> bool:
     return any(mask[start:end])
+
+
+def _news_keyword(work: str, pat) -> str:
+    """What is left of a news request without the news words, fillers and a count: `news PrNd` → PrNd."""
+    rest = pat["intents"].sub(" ", work)
+    rest = pat["fillers"].sub(" ", rest)
+    rest = re.sub(r"(?<![0-9A-Za-z])\d+(?![0-9A-Za-z])", " ", rest)
+    return " ".join(w for w in _SEPARATORS.split(rest.strip(_EDGE + "?")) if w.strip(_EDGE + "?"))
 
 
 def _glossary(keyword: str, lex: _Lexicon) -> tuple[str, ...]:
