@@ -383,9 +383,9 @@ def _slips(text: str, parser: Parser, lex: _Lexicon) -> str:
     for m in parser.names.mentions(text):
         for at in (m.end, m.start - 1):
             if 0 <= at < len(chars) and chars[at] in lex.slips:
-                fixed = "".join(chars[:at]) + lex.slips[chars[at]] + "".join(chars[at + 1:])
                 lo, hi = min(m.start, at), max(m.end, at + 1)
-                if any(n.start <= lo and n.end >= hi for n in parser.names.mentions(fixed)):
+                window = "".join(chars[lo:hi]).replace(chars[at], lex.slips[chars[at]])
+                if any(n.start == 0 and n.end == len(window) for n in parser.names.mentions(window)):
                     chars[at] = lex.slips[chars[at]]
     return "".join(chars)
 
