@@ -52,12 +52,13 @@ def main() -> None:
     print(f"  cold:     median {statistics.median(cold) * 1e6:7.1f} µs   p99 {percentile(cold, 0.99) * 1e6:7.1f} µs")
     print(f"  memoised: median {statistics.median(warm) * 1e6:7.1f} µs   p99 {percentile(warm, 0.99) * 1e6:7.1f} µs")
 
-    print("hostile input, cold: time at 100 and 500 characters (linear: about 5x)")
+    print("hostile input, cold, fastest of the rounds: 100 and 500 characters (linear: about 5x)")
     worst = 0.0
     for unit in HOSTILE:
         short, long = (unit * 500)[:100], (unit * 500)[:500]
-        t_short = statistics.median(timed(parse, short, parser, today) for _ in range(args.rounds))
-        t_long = statistics.median(timed(parse, long, parser, today) for _ in range(args.rounds))
+        # The fastest of the rounds: on a shared machine the others measure the neighbours too.
+        t_short = min(timed(parse, short, parser, today) for _ in range(args.rounds * 4))
+        t_long = min(timed(parse, long, parser, today) for _ in range(args.rounds * 4))
         worst = max(worst, t_long)
         print(f"  {unit!r:14} {t_short * 1e3:6.2f} ms -> {t_long * 1e3:6.2f} ms  ({t_long / t_short:4.1f}x)")
     print(f"  slowest 500-character message: {worst * 1e3:.2f} ms")
