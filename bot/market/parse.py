@@ -180,160 +180,151 @@ class Parser:
 
 
 def parse(raw: str, parser: Parser, today: date) -> Request:
-    """The Request `raw` makes, read against `parser`'s catalog, with relative dates from `today`."""
+    """The Request `raw` makes, read against `parser`'s catalog, with relative dates from `today`.
+
+    The parts are taken from the text in turn (products, date, alert line, period, intent words, count,
+    out-of-scope term); each part covers its characters so the next cannot read them again."""
     lex, pat = lexicon(), _patterns()
     text = normalise(raw)
     language = "zh" if _CJK.search(text) else ("en" if re.search(r"[A-Za-z]", text) else "")
-    lowered = text.lower()
     if not text:
         return Request("empty", language)
-    head = _head(lowered)
-    if head in ("admin", "管理"):
-        return Request("admin", language, args=text[len(head):].strip(_EDGE))
-    if head == "help" or head in ("帮助", "菜单", "命令", "menu", "commands", "?"):
-        return Request("help", language, args=text[len(head):].strip(_EDGE))
+    head = _head(text.lower())
+    if head in ("admin", "管理", "help", "帮助", "菜单", "命令", "menu", "commands", "?"):
+        return Request("admin" if head in ("admin", "管理") else "help", language,
+                       args=text[len(head):].strip(_EDGE))
 
-    work = _slips(text, parser, lex)
+    work = _fix_typos(_slips(text, parser, lex), parser, lex)
     guessed = work != text
-    corrected = _fix_typos(work, parser, lex)
-    guessed |= corrected != work
-    work = corrected
-    mask = [False] * len(work)
+    reading = _Reading(work)
+    products, spelled = _products(reading, parser, lex)
+    day = _find_date(reading, today, pat, lex)
+    kind, direction, threshold = _alert_line(reading, pat, lex)
+    since = _period(reading, today, pat, lex)
+    said = {lex.intents[_phrase(m)] for m in reading.take(pat["intents"])}
+    count = next((int(m["a"]) for m in reading.take(_NUMBER) if m["a"] and m["a"].isdigit()), None)
+    term = next((m.group(0) for m in reading.take(pat["out_of_scope"])), "")
+    list(reading.take(pat["fillers"]))
+    leftover = reading.rest()
 
-    products: list[str] = []
-    spelled_products: list[str] = []  # as written: `news PrNd` searches the news for "PrNd"
-    for m in parser.names.mentions(work):
-        spelled = work[m.start:m.end]
-        if spelled.lower() in lex.ambiguous and spelled.islower():
-            continue
-        code, end = m.code, m.end
-        metal = _METAL_AFTER.match(work, end)
-        if metal and (product := parser.catalog.resolve(spelled + metal.group(1))):
-            code, end = product.code, metal.end()  # Tb金属, Dy metal: the metal
-        _cover(mask, m.start, end)
-        spelled_products.append(spelled)
-        if code not in products:
-            products.append(code)
-
-    day = _find_date(work, mask, today, pat, lex)
-    kind = direction = None
-    threshold: Decimal | None = None
-    for m in pat["directions"].finditer(work):
-        if _covered(mask, m.start(), m.end()):
-            continue
-        number = _NUMBER.match(work, _skip_space(work, m.end()))
-        word = lex.directions[" ".join(m.group(0).lower().split())]
-        if number and number.group(0).strip():
-            value = _number(number)
-            if value is None:
-                continue
-            if number.group("pct"):
-                kind, threshold = "move", value
-                direction = word if word in ("up", "down") else ("up" if word == "above" else "down")
-            elif word in ("above", "below"):
-                kind, threshold = word, value
-            elif word in ("up", "down"):
-                kind, threshold = ("above" if word == "up" else "below"), value
-            _cover(mask, m.start(), number.end())
-            break
-    if threshold is None:
-        for number in _NUMBER.finditer(work):
-            if number.group("pct") and not _covered(mask, number.start(), number.end()):
-                kind, threshold = "move", _number(number)
-                _cover(mask, number.start(), number.end())
-                for m in pat["directions"].finditer(work):
-                    if lex.directions[" ".join(m.group(0).lower().split())] in ("up", "down") \
-                            and not _covered(mask, m.start(), m.end()):
-                        direction = lex.directions[" ".join(m.group(0).lower().split())]
-                        _cover(mask, m.start(), m.end())
-                        break
-                break
-
-    since = days = None
-    for m in pat["periods"].finditer(work):
-        if not _covered(mask, m.start(), m.end()):
-            since = _period_start(lex.periods[" ".join(m.group(0).lower().split())], today)
-            _cover(mask, m.start(), m.end())
-            break
-    if since is None:
-        for m in pat["period_n"].finditer(work):
-            if _covered(mask, m.start(), m.end()):
-                continue
-            n = _count(m.group("n"))
-            if n:
-                since = today - timedelta(days=n * lex.period_units[m.group("unit").lower()])
-                _cover(mask, m.start(), m.end())
-                break
-    if since is not None:
-        days = (today - since).days
-
-    intents: dict[str, tuple[int, int]] = {}
-    for m in pat["intents"].finditer(work):
-        if not _covered(mask, m.start(), m.end()):
-            intents.setdefault(lex.intents[" ".join(m.group(0).lower().split())], (m.start(), m.end()))
-            _cover(mask, m.start(), m.end())
-
-    count = None
-    for number in _NUMBER.finditer(work):
-        if not _covered(mask, number.start(), number.end()) and number.group("a") and number.group("a").isdigit():
-            count = int(number.group("a"))
-            _cover(mask, number.start(), number.end())
-            break
-
-    term = ""
-    for m in pat["out_of_scope"].finditer(work):
-        if not _covered(mask, m.start(), m.end()):
-            term = m.group(0)
-            _cover(mask, m.start(), m.end())
-            break
-
-    for m in pat["fillers"].finditer(work):
-        _cover(mask, m.start(), m.end())
-    leftover = "".join(ch if not covered else " " for ch, covered in zip(work, mask))
-    leftover = " ".join(w for w in _SEPARATORS.split(leftover.strip(_EDGE + "?")) if w.strip(_EDGE + "?"))
-
-    base = dict(language=language, products=tuple(products))
-    intent = _intent(intents, head, products, threshold, day, since, term, lex)
+    intent = _intent(said, head, products, threshold, day, since, term)
     if intent == "news":
         keyword = _news_keyword(work, pat)
-        return Request("news", base["language"], products=tuple(products), count=count if not keyword else None,
-                       keyword=keyword, keywords=_glossary(keyword, lex))
-    if intent == "alert_set":
-        return Request("alert_set", base["language"], tuple(products), kind=kind, direction=direction,
-                       threshold=threshold, guessed=guessed,
-                       understood=_understood("alert_set", products, parser, base["language"]) if guessed else "")
+        return Request("news", language, tuple(products), count=None if keyword else count, keyword=keyword,
+                       keywords=_glossary(keyword, lex))
     if intent == "alert_delete":
-        return Request("alert_delete", base["language"], count=count)
+        return Request("alert_delete", language, count=count)
     if intent == "out_of_scope":
-        return Request("out_of_scope", base["language"], term=term,
-                       suggestions=lex.out_of_scope.get(term.lower(), ()))
+        return Request("out_of_scope", language, term=term, suggestions=lex.out_of_scope.get(term.lower(), ()))
     if intent == "unknown":
-        suggestions = _suggest(leftover or text, parser)
-        return Request("unknown", base["language"], suggestions=suggestions)
-    if intent in ("price", "compare", "trend", "change", "price_on_date"):
-        guessed |= bool(leftover) and bool(products)
-    if intent not in ("price", "compare", "trend", "change", "price_on_date", "subscribe", "unsubscribe"):
+        return Request("unknown", language, suggestions=_suggest(leftover or text, parser))
+    if intent in _ABOUT_PRODUCTS:
+        guessed |= bool(leftover) and bool(products)  # words it could not place were left out
+    elif intent not in ("alert_set", "subscribe", "unsubscribe"):
         guessed = False
-    return Request(intent, base["language"], tuple(products), date=day, since=since, days=days, guessed=guessed,
-                   understood=_understood(intent, products, parser, base["language"]) if guessed else "")
+    return Request(intent, language, tuple(products), date=day, since=since,
+                   days=(today - since).days if since else None, kind=kind, direction=direction,
+                   threshold=threshold, guessed=guessed,
+                   understood=_understood(intent, products, parser, language) if guessed else "")
 
 
-def _intent(intents, head, products, threshold, day, since, term, lex) -> str:
-    said = set(intents)
+_ABOUT_PRODUCTS = ("price", "compare", "price_on_date", "change", "trend")
+_ALERT_HEADS = ("alert", "提醒", "预警", "价格提醒")
+
+
+class _Reading:
+    """The text being read, and which of its characters a part has already taken."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.taken = bytearray(len(text))
+
+    def free(self, start: int, end: int) -> bool:
+        return not any(self.taken[start:end])
+
+    def take_span(self, start: int, end: int) -> None:
+        self.taken[start:end] = b"\x01" * (end - start)
+
+    def take(self, pattern: re.Pattern):
+        """The matches of `pattern` on characters not yet taken, each taken as it is handed out."""
+        for m in pattern.finditer(self.text):
+            if self.free(m.start(), m.end()):
+                self.take_span(m.start(), m.end())
+                yield m
+
+    def rest(self) -> str:
+        """The words nobody took."""
+        left = "".join(" " if t else ch for ch, t in zip(self.text, self.taken))
+        return " ".join(w for w in _SEPARATORS.split(left.strip(_EDGE + "?")) if w.strip(_EDGE + "?"))
+
+
+def _phrase(match: re.Match) -> str:
+    return " ".join(match.group(0).lower().split())
+
+
+def _products(reading: _Reading, parser: Parser, lex: _Lexicon) -> tuple[list[str], list[str]]:
+    """The product codes named (in order, once each) and their spellings as written."""
+    codes: list[str] = []
+    spelled: list[str] = []
+    text = reading.text
+    for m in parser.names.mentions(text):
+        name = text[m.start:m.end]
+        if name.lower() in lex.ambiguous and name.islower():
+            continue  # "la", "er", "y": words before they are symbols
+        code, end = m.code, m.end
+        metal = _METAL_AFTER.match(text, end)
+        if metal and (product := parser.catalog.resolve(name + metal.group(1))):
+            code, end = product.code, metal.end()  # Tb金属, Dy metal: the metal
+        reading.take_span(m.start, end)
+        spelled.append(name)
+        if code not in codes:
+            codes.append(code)
+    return codes, spelled
+
+
+def _alert_line(reading: _Reading, pat, lex: _Lexicon) -> tuple[str | None, str | None, Decimal | None]:
+    """(kind, direction, threshold): a direction word followed by a number (涨到720万, below 1.5M, > 460k,
+    跌 3%), or a bare percentage with an up/down word anywhere."""
+    text = reading.text
+    for m in pat["directions"].finditer(text):
+        number = _NUMBER.match(text, _skip_space(text, m.end()))
+        if not reading.free(m.start(), m.end()) or number is None or (value := _number(number)) is None:
+            continue
+        word = lex.directions[_phrase(m)]
+        reading.take_span(m.start(), number.end())
+        if number["pct"]:
+            return "move", {"above": "up", "below": "down"}.get(word, word), value
+        return {"up": "above", "down": "below"}.get(word, word), None, value
+    for number in reading.take(_NUMBER):
+        if number["pct"] and (value := _number(number)) is not None:
+            ways = (lex.directions[_phrase(m)] for m in reading.take(pat["directions"]))
+            return "move", next((w for w in ways if w in ("up", "down")), None), value
+        reading.taken[number.start():number.end()] = bytes(number.end() - number.start())  # not ours: give back
+    return None, None, None
+
+
+def _period(reading: _Reading, today: date, pat, lex: _Lexicon) -> date | None:
+    """The reference date of a period in words (这周, this month, 今年) or numbers (90天, 三个月, 6m)."""
+    for m in reading.take(pat["periods"]):
+        return _period_start(lex.periods[_phrase(m)], today)
+    for m in pat["period_n"].finditer(reading.text):
+        n = _count(m["n"])
+        if n and reading.free(m.start(), m.end()):
+            reading.take_span(m.start(), m.end())
+            return today - timedelta(days=n * lex.period_units[m["unit"].lower()])
+    return None
+
+
+def _intent(said: set[str], head: str, products, threshold, day, since, term) -> str:
     if "alert_delete" in said:
         return "alert_delete"
-    if "alerts_list" in said or (head in ("alert", "提醒") and not products and threshold is None):
+    if "alerts_list" in said or (head in _ALERT_HEADS and not products and threshold is None):
         return "alerts_list"
-    if threshold is not None and products and ("alert" in said or head in ("alert", "提醒")):
-        return "alert_set"
-    if "alert" in said and products and head in ("alert", "提醒", "预警", "价格提醒"):
-        return "alert_set"  # a line still missing: the handler explains the form
-    if threshold is not None and products and "alert" in said:
-        return "alert_set"
-    if "unsubscribe" in said:
-        return "unsubscribe"
-    if "subscribe" in said:
-        return "subscribe"
+    if products and ((threshold is not None and "alert" in said) or head in _ALERT_HEADS):
+        return "alert_set"  # without a line the handler explains the form
+    for intent in ("unsubscribe", "subscribe"):
+        if intent in said:
+            return intent
     if "my" in said and not products:
         return "my"
     if "news" in said:
@@ -348,18 +339,14 @@ def _intent(intents, head, products, threshold, day, since, term, lex) -> str:
         return "compare" if len(products) > 1 else "price"
     if term:
         return "out_of_scope"
-    if "help" in said:
-        return "help"
-    if "summary" in said:
-        return "summary"
-    if "price" in said and head in ("price", "prices", "价格", "报价", "价钱", "quote"):
-        return "price"
-    if "greeting" in said:
-        return "greeting"
-    if "thanks" in said:
-        return "thanks"
-    if "price" in said:
-        return "price"
+    for intent in ("help", "summary"):
+        if intent in said:
+            return intent
+    if "price" in said and head:
+        return "price"  # `price` alone: the followed products
+    for intent in ("greeting", "thanks", "price"):
+        if intent in said:
+            return intent
     return "unknown"
 
 
@@ -426,7 +413,9 @@ def _same_start(word: str, name: str) -> bool:
     return word[:1] == name[:1]
 
 
-def _find_date(work: str, mask: list[bool], today: date, pat, lex) -> date | None:
+def _find_date(reading: _Reading, today: date, pat, lex) -> date | None:
+    """The first date written: 2025-06-04, 6月4日, 6/4, June 3, 昨天, 上周五, last Friday."""
+    work = reading.text
     candidates = []
     for m in _ISO.finditer(work):
         candidates.append((m, _date(int(m[1]), int(m[2]), int(m[3]))))
@@ -448,8 +437,8 @@ def _find_date(work: str, mask: list[bool], today: date, pat, lex) -> date | Non
             found = today - timedelta(days=(today.weekday() - weekday - 1) % 7 + 1)
         candidates.append((m, found))
     for m, found in sorted(candidates, key=lambda c: c[0].start()):
-        if found is not None and not _covered(mask, m.start(), m.end()):
-            _cover(mask, m.start(), m.end())
+        if found is not None and reading.free(m.start(), m.end()):
+            reading.take_span(m.start(), m.end())
             return found
     return None
 
@@ -503,15 +492,6 @@ def _skip_space(text: str, at: int) -> int:
     while at < len(text) and text[at] == " ":
         at += 1
     return at
-
-
-def _cover(mask: list[bool], start: int, end: int) -> None:
-    for i in range(start, end):
-        mask[i] = True
-
-
-def _covered(mask: list[bool], start: int, end: int) -> bool:
-    return any(mask[start:end])
 
 
 def _news_keyword(work: str, pat) -> str:
