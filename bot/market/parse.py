@@ -44,6 +44,7 @@ _MONTH_NAMES = "|".join(sorted(_MONTHS, key=len, reverse=True))
 _EN_DATE = re.compile(rf"\b(?:(?P<m1>{_MONTH_NAMES})\.?\s+(?P<d1>\d{{1,2}})(?:st|nd|rd|th)?|(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?\s+"
                       rf"(?:of\s+)?(?P<m2>{_MONTH_NAMES}))\b(?:,?\s*(?P<y>\d{{4}})\b)?", re.I)
 _PERIOD_NUM = rf"(?P<n>\d+|[{_HANZI_NUM}]+)\s*"
+_ENGLISH = re.compile(r"[A-Za-z]{2,}")
 _METAL_AFTER = re.compile(r"\s?(金属|metal)(?![a-z])", re.I)
 _SEPARATORS = re.compile(r"[\s,，、;；/&+]+")
 
@@ -198,6 +199,8 @@ def parse(raw: str, parser: Parser, today: date) -> Request:
     guessed = work != text
     reading = _Reading(work)
     products, spelled = _products(reading, parser, lex)
+    if language == "en" and not _ENGLISH.search(reading.rest()):
+        language = ""  # product names alone ("PrNd", "Dy metal") tell no language: the sender's is used
     day = _find_date(reading, today, pat, lex)
     kind, direction, threshold = _alert_line(reading, pat, lex)
     since = _period(reading, today, pat, lex)
