@@ -109,3 +109,17 @@ def test_hostile_input_parses_to_an_answer(parser, text):
 def test_normalise_keeps_500_characters_and_folds_width_and_script():
     assert normalise("ＰｒＮｄ　價格！") == "PrNd 价格"
     assert len(normalise("镨" * 2000)) == 500
+
+
+def test_a_mistake_in_a_data_file_is_named_with_file_and_key():
+    from bot.market.parse import LexiconError, _check
+    good = {s: {} for s in ("intents", "directions", "periods", "period_units", "days_ago", "weekdays",
+                            "out_of_scope", "glossary")} | {"fillers": [], "last_week": []}
+    with pytest.raises(LexiconError, match=r"nlu.en.yaml: intents.unsubscribe: False is not a word: put it in quotes"):
+        _check("nlu.en.yaml", good | {"intents": {"unsubscribe": ["stop", False]}})
+    with pytest.raises(LexiconError, match=r"nlu.zh.yaml: intents.prices: unknown intent"):
+        _check("nlu.zh.yaml", good | {"intents": {"prices": ["价"]}})
+    with pytest.raises(LexiconError, match=r"nlu.zh.yaml: periods.这周: expected week, month, year"):
+        _check("nlu.zh.yaml", good | {"periods": {"这周": "weeks"}})
+    with pytest.raises(LexiconError, match=r"nlu.zh.yaml: glossary: section missing"):
+        _check("nlu.zh.yaml", {k: v for k, v in good.items() if k != "glossary"})

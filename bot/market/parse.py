@@ -92,11 +92,22 @@ class _Lexicon:
     ambiguous: set[str] = field(default_factory=set)
 
 
+INTENTS = ("admin", "alert_delete", "alerts_list", "alert", "unsubscribe", "subscribe", "my", "help", "news", "change",
+           "trend", "compare", "summary", "price", "greeting", "thanks")
+DIRECTIONS = ("above", "below", "up", "down")
+
+
+class LexiconError(ValueError):
+    """A data file an analyst edited says something the parser cannot use; the message names file and key."""
+
+
 @functools.cache
 def lexicon() -> _Lexicon:
     lex = _Lexicon()
     for language in LANGUAGES:
-        data = yaml.safe_load(resources.files("bot").joinpath(f"data/nlu.{language}.yaml").read_text("utf-8"))
+        name = f"nlu.{language}.yaml"
+        data = yaml.safe_load(resources.files("bot").joinpath(f"data/{name}").read_text("utf-8"))
+        _check(name, data)
         for intent, phrases in data["intents"].items():
             for phrase in phrases:
                 lex.intents.setdefault(str(phrase).lower(), intent)
@@ -117,6 +128,38 @@ def lexicon() -> _Lexicon:
             for other in translations:  # both ways
                 lex.glossary[other.lower()] = (*lex.glossary.get(other.lower(), ()), term)
     return lex
+
+
+def _check(name: str, data) -> None:
+    """Every list holds words (YAML reads a bare yes/no/on/off as true/false), every key is one the parser knows."""
+    def fail(where: str, problem: str):
+        raise LexiconError(f"bot/data/{name}: {where}: {problem}")
+
+    if not isinstance(data, dict):
+        fail("top level", "expected a mapping of sections")
+    for section in ("intents", "fillers", "directions", "periods", "period_units", "days_ago", "weekdays",
+                    "last_week", "out_of_scope", "glossary"):
+        if section not in data:
+            fail(section, "section missing")
+    for intent in data["intents"]:
+        if intent not in INTENTS:
+            fail(f"intents.{intent}", f"unknown intent (one of: {', '.join(INTENTS)})")
+    for direction in data["directions"]:
+        if direction not in DIRECTIONS:
+            fail(f"directions.{direction}", f"unknown direction (one of: {', '.join(DIRECTIONS)})")
+    lists = [(f"intents.{k}", v) for k, v in data["intents"].items()] + \
+        [(f"directions.{k}", v) for k, v in data["directions"].items()] + [("fillers", data["fillers"])] + \
+        [(f"glossary.{k}", v) for k, v in data["glossary"].items()] + \
+        [(f"out_of_scope.{k}", v) for k, v in data["out_of_scope"].items()]
+    for where, words in lists:
+        if not isinstance(words, list):
+            fail(where, "expected a list [a, b]")
+        for word in words:
+            if not isinstance(word, (str, int)) or isinstance(word, bool):
+                fail(where, f"{word!r} is not a word: put it in quotes (\"on\", \"no\")")
+    for key, value in data["periods"].items():
+        if value not in ("week", "month", "year") and not (isinstance(value, int) and value > 0):
+            fail(f"periods.{key}", "expected week, month, year or a number of days")
 
 
 def _alternation(phrases, *, words: bool) -> re.Pattern:
@@ -218,7 +261,8 @@ def parse(raw: str, parser: Parser, today: date) -> Request:
     if intent == "alert_delete":
         return Request("alert_delete", language, count=count)
     if intent == "out_of_scope":
-        return Request("out_of_scope", language, term=term, suggestions=lex.out_of_scope.get(term.lower(), ()))
+        closest = tuple(c for c in lex.out_of_scope.get(term.lower(), ()) if c in parser.catalog.by_code)
+        return Request("out_of_scope", language, term=term, suggestions=closest)
     if intent == "unknown":
         return Request("unknown", language, suggestions=_suggest(leftover or text, parser))
     if intent in _ABOUT_PRODUCTS:
