@@ -248,12 +248,14 @@ def parse(raw: str, parser: Parser, today: date) -> Request:
     kind, direction, threshold = _alert_line(reading, pat, lex)
     since = _period(reading, today, pat, lex)
     said = {lex.intents[_phrase(m)] for m in reading.take(pat["intents"])}
-    count = next((int(m["a"]) for m in reading.take(_NUMBER) if m["a"] and m["a"].isdigit()), None)
+    numbers = list(reading.take(_NUMBER))
+    count = next((int(m["a"]) for m in numbers if m["a"] and m["a"].isdigit()), None)
     term = next((m.group(0) for m in reading.take(pat["out_of_scope"])), "")
     list(reading.take(pat["fillers"]))
     leftover = reading.rest()
 
-    intent = _intent(said, head, products, threshold, day, since, term)
+    intent = _intent(said, head, products, threshold if threshold is not None else (numbers or None), day, since,
+                     term, leftover)
     if intent == "news":
         keyword = _news_keyword(work, pat)
         return Request("news", language, tuple(products), count=None if keyword else count, keyword=keyword,
@@ -362,13 +364,14 @@ def _period(reading: _Reading, today: date, pat, lex: _Lexicon) -> date | None:
     return None
 
 
-def _intent(said: set[str], head: str, products, threshold, day, since, term) -> str:
+def _intent(said: set[str], head: str, products, line, day, since, term, leftover: str) -> str:
+    """`line`: the alert line read, or a number that may be one (氧化铽45.2万提醒我: no direction)."""
     if "alert_delete" in said:
         return "alert_delete"
-    if "alerts_list" in said or (head in _ALERT_HEADS and not products and threshold is None):
-        return "alerts_list"
-    if products and ((threshold is not None and "alert" in said) or head in _ALERT_HEADS):
-        return "alert_set"  # without a line the handler explains the form
+    if "alerts_list" in said or (head in _ALERT_HEADS and not products and line is None and not leftover):
+        return "alerts_list"  # `alert` alone lists them
+    if head in _ALERT_HEADS or (products and line is not None and "alert" in said):
+        return "alert_set"  # without a direction or a line the handler explains the form
     for intent in ("unsubscribe", "subscribe"):
         if intent in said:
             return intent
