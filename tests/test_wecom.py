@@ -102,7 +102,7 @@ def test_a_retry_gets_the_first_answer_and_runs_once(wecom_app):
     first = decrypt_reply(post_member(client, "订阅 镝", msg_id=42))
     again = decrypt_reply(post_member(client, "订阅 镝", msg_id=42))
     assert first["Content"] == again["Content"]
-    assert "已订阅" in first["Content"] or "订阅" in first["Content"]
+    assert first["Content"].startswith("订阅成功：每个交易日将为您推送行情摘要。")
     with app.extensions["rebot"].db.session() as session:
         (sub,) = session.scalars(select(Subscriber).where(Subscriber.channel == "wecom")).all()
     assert (sub.external_id, sub.daily_summary, sub.products) == (USER, True, ["Dy-oxide"])
