@@ -151,8 +151,8 @@ class Sightings:
 
 @dataclass
 class Context:
-    """What a handler gets: the message, its language, the database session, and the running bot's
-    services (`bot`: its database, metrics, clock and renderer; `push_now` for the delivery path)."""
+    """What a handler gets: the message, its language, the database session, and `bot`, the running bot
+    (its database, metrics, clock and renderer: what a push started from chat runs on)."""
 
     config: Config
     session: Session
@@ -161,7 +161,7 @@ class Context:
     now: datetime  # aware, in the configured time zone
     catalog: Catalog
     router: "Router"
-    bot: "Bot | None" = None  # None only for a router used without a bot (no handler then needs one)
+    bot: "Bot"
     _subscriber: Subscriber | None = None
     _looked_up: bool = False
     command_name: str = ""  # the command that answers, for the metrics
@@ -169,19 +169,6 @@ class Context:
     @property
     def today(self):
         return self.now.date()
-
-    @property
-    def db(self) -> Database:
-        return self._services().db
-
-    @property
-    def metrics(self):
-        return self._services().metrics
-
-    def _services(self) -> "Bot":
-        if self.bot is None:
-            raise RuntimeError("this handler needs the running bot: Router.handle(..., bot=...)")
-        return self.bot
 
     @property
     def is_admin(self) -> bool:
@@ -290,8 +277,8 @@ class Router:
             self._keys[memo] = ((text, language, admin), language) if pure else None
         return self._keys[memo]
 
-    def handle(self, session: Session, message: Message, now: datetime, catalog: Catalog,
-               max_bytes: int = 2048, bot: "Bot | None" = None) -> tuple[Reply, str]:
+    def handle(self, bot: "Bot", session: Session, message: Message, now: datetime, catalog: Catalog,
+               max_bytes: int = 2048) -> tuple[Reply, str]:
         """Run the command a message asks for; its rendered reply and the language its words told ('' if none).
 
         `bot`: the running bot, the handlers' services. The caller notes the sender as seen (`Sightings`)."""

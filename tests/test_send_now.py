@@ -91,3 +91,18 @@ def test_chat_broadcast_is_sent_by_a_worker_with_its_own_text(app, emulator):
     assert ledger(bot)[0] == {"sent": 2}
     a_worker_sends(bot)  # a second worker pass finds nothing: each got it once
     assert len(emulator.delivered) == 2
+
+
+def test_a_worker_leaves_an_alerts_run_to_the_alerts(app, emulator):
+    """An alert's run carries its own message (bot.alerts sends it): a worker must not send it the daily summary."""
+    from datetime import date
+
+    bot = app.extensions["rebot"]
+    with bot.db.session() as session:
+        run = PushRun(kind="alert:1", run_date=date(2025, 6, 11), status="running", reason="")
+        session.add(run)
+        session.flush()
+        session.add(Delivery(run_id=run.id, channel="wechat", recipient="o-ann", status="queued"))
+    a_worker_sends(bot)
+    assert emulator.delivered == []
+    assert ledger(bot) == ({"queued": 1}, [("alert:1", "running", "")])
