@@ -14,7 +14,7 @@ from sqlalchemy import select
 from bot.demo import DATA, load_catalog
 from bot.messages import Message, Reply
 from bot.models import Subscriber
-from bot.router import HANDLER_MODULES, Router, command
+from bot.router import HANDLER_MODULES, Router, command, on_event
 from conftest import DEMO_NOW, SHANGHAI
 
 LAST_DAY = "2025-06-11"
@@ -597,6 +597,16 @@ def test_a_name_registered_twice_is_refused(make_app, monkeypatch):
     monkeypatch.setitem(sys.modules, module.__name__, module)
     bot = make_app().extensions["rebot"]
     with pytest.raises(ValueError, match="价格"):
+        Router(bot.config, modules=[*HANDLER_MODULES, module.__name__])
+
+
+def test_an_event_answered_twice_is_refused(make_app, monkeypatch):
+    module = types.ModuleType("rebot_test_clashing_events")
+    module.follow_again = on_event("SCAN")(lambda ctx: None)
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    bot = make_app().extensions["rebot"]
+    assert set(bot.router.events) == {"subscribe", "unsubscribe", "scan", "click"}
+    with pytest.raises(ValueError, match="event 'scan' has two handlers"):
         Router(bot.config, modules=[*HANDLER_MODULES, module.__name__])
 
 
