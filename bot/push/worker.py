@@ -23,10 +23,10 @@ from typing import Callable
 
 from sqlalchemy import exists, select, update
 
-from bot.models import Delivery, Lease, PushRun, Subscriber, utcnow
 from bot.push import broadcast, leases
-from bot.push.run import DailyPush, RunReport, requeue
+from bot.models import Delivery, Lease, PushRun, Subscriber, utcnow
 from bot.push.senders import Sender
+from bot.push.run import DailyPush, RunReport, requeue
 
 log = logging.getLogger(__name__)
 
