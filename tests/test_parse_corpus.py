@@ -1,6 +1,5 @@
 """The chat corpus (tests/data/parse_corpus.yaml): every phrasing parses to its expected request, no database."""
 import re
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
