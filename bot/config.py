@@ -236,6 +236,7 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "alerts.hysteresis_pct": ((int, float), 1, _not_negative),
     "alerts.cooldown_minutes": (int, 0, _not_negative),
     "charts.default_days": (int, 30, _positive),
+    "chat.max_chars": (int, 500, _positive),
 }
 SECRETS = {"wechat.token", "wechat.app_secret", "wechat.encoding_aes_key", "database_url",
            "wecom.secret", "wecom.token", "wecom.encoding_aes_key", "robots", "redis_url"}

@@ -17,7 +17,7 @@ from bot.db import Database
 from bot.market.catalog import Catalog
 from bot.messages import CommandError, Message, Reply, TemplateReply
 from bot.models import Subscriber, utcnow
-from bot.render import Renderer
+from bot.render import Renderer, fit_bytes
 
 
 HANDLER_MODULES = ("handlers.price", "handlers.news", "handlers.summary", "handlers.subscribe",
@@ -232,7 +232,7 @@ class Router:
 
         Only for a pure command whose language the words themselves tell, so that nothing about the
         sender goes into the reply; the key holds everything else the reply depends on but the day."""
-        if message.event or not message.text:
+        if message.event or not message.text or len(message.text) > self.config["chat.max_chars"]:
             return None
         admin = message.user_id in self.config["admins"]
         if self._keys_of is not catalog or len(self._keys) > 4096:  # answers of the words, per catalog
@@ -251,7 +251,9 @@ class Router:
         """Run the command a message asks for; its rendered reply and the language its words told ('' if none).
 
         The caller notes the sender as seen (`Sightings`)."""
-        text = normalise(message.text)
+        limit = self.config["chat.max_chars"]
+        cut = len(message.text) > limit  # long input is cut before any parsing, and the reply says so
+        text = normalise(message.text[:limit])
         sub = find_subscriber(session, message)
         detected = language_of(text, catalog, self._by_name) if text else ""
         language = detected or (sub.language if sub else self.config["language"])
@@ -267,7 +269,11 @@ class Router:
         except Exception as exc:
             exc.command_name = ctx.command_name  # the metrics count the error against the command that broke
             raise
-        return replace(self.renderer.render(result, ctx.language, max_bytes), command=ctx.command_name), detected
+        reply = replace(self.renderer.render(result, ctx.language, max_bytes), command=ctx.command_name)
+        if cut and reply.text:
+            note = self.renderer.text("input_cut", ctx.language, limit=limit).strip()
+            reply = replace(reply, text=fit_bytes(f"{note}\n{reply.text}", max_bytes))
+        return reply, detected
 
     def dispatch(self, ctx: Context, text: str):
         """The reply data for normalised `text` in `ctx`."""

@@ -18,9 +18,11 @@ _OPERATORS = {">": "above", ">=": "above", "above": "above", "over": "above", "�
 _MULTIPLIERS = {"": 1, "万": 10_000, "w": 10_000, "k": 1_000, "m": 1_000_000}
 _NUMBER = r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)\s*(?P<mult>万|[wWkKmM])?"
 _UNIT_WORDS = r"(?:\s*(?:元/吨|元/公斤|元|yuan/t|yuan/kg|usd/kg|yuan))?"
-_LINE = re.compile(r"^(?P<product>.+?)\s*(?P<op>>=|<=|>|<|above|over|below|under|高于|超过|低于|跌破)\s*"
-                   + _NUMBER + _UNIT_WORDS + r"$", re.IGNORECASE)
-_MOVE = re.compile(r"^(?P<product>.+?)\s*[±+]?\s*(?P<pct>\d+(?:\.\d+)?)\s*%$")
+# The line and the move are searched for after the product (everything before them): linear in the text's
+# length, where a leading `.+?` was quadratic on long digit runs.
+_LINE = re.compile(r"(?P<op>>=|<=|>|<|above|over|below|under|高于|超过|低于|跌破)\s*" + _NUMBER + _UNIT_WORDS + r"$",
+                   re.IGNORECASE)
+_MOVE = re.compile(r"(?:[±+]\s*)?(?<![\d.])(?P<pct>\d{1,6}(?:\.\d{1,6})?)\s*%$")
 _LIST_WORDS = {"", "list", "列表"}
 _DELETE = re.compile(r"^(?:del|delete|remove|rm|删除|删)\s*(?P<n>.*)$", re.IGNORECASE)
 MAX_MOVE_PCT = Decimal(100)
@@ -30,6 +32,12 @@ DELIVERED_ON = ("wechat", "wecom")  # channels an alert message can reach (not `
 def parse_amount(num: str, mult: str | None) -> Decimal:
     """'46' '万' -> 460000; '460k' -> 460000; '1.5M' -> 1500000; '460,000' -> 460000."""
     return Decimal(num.replace(",", "")) * _MULTIPLIERS[(mult or "").lower()]
+
+
+def _after_product(pattern: re.Pattern, args: str) -> re.Match | None:
+    """The first match of `pattern` that ends the text and leaves a product name before it."""
+    found = pattern.search(args)
+    return found if found and args[:found.start()].strip() else None
 
 
 def _own_alerts(ctx: Context) -> list[Alert]:
@@ -55,15 +63,15 @@ def alert(ctx: Context, args: str):
     deleting = _DELETE.match(args)
     if deleting:
         return delete(ctx, deleting["n"])
-    line, move = _LINE.match(args), _MOVE.match(args)
+    line, move = _after_product(_LINE, args), _after_product(_MOVE, args)
     if line:
-        product_text, kind = line["product"], _OPERATORS[line["op"].lower()]
+        product_text, kind = args[:line.start()], _OPERATORS[line["op"].lower()]
         try:
             threshold = parse_amount(line["num"], line["mult"])
         except InvalidOperation:
             raise CommandError("alert_usage") from None
     elif move:
-        product_text, kind, threshold = move["product"], "move", Decimal(move["pct"])
+        product_text, kind, threshold = args[:move.start()], "move", Decimal(move["pct"])
         if not 0 < threshold <= MAX_MOVE_PCT:
             raise CommandError("alert_usage", problem="move")
     else:

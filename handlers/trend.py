@@ -7,8 +7,8 @@ from bot.charts import chart_data, summary
 from bot.messages import ChartReply, CommandError, TemplateReply
 from bot.router import Context, command
 
-_PERIOD = re.compile(r"^(?P<rest>.*?)\s*(?P<n>\d+)\s*(?P<unit>days?|d|天|日|weeks?|w|周|months?|m|个月|月)$",
-                     re.IGNORECASE)
+# Searched for at the end of the text: linear in its length (a leading `.*?` was quadratic on long digit runs).
+_PERIOD = re.compile(r"(?<!\d)(?P<n>\d{1,4})\s*(?P<unit>days?|d|天|日|weeks?|w|周|months?|m|个月|月)$", re.IGNORECASE)
 _UNIT_DAYS = {"d": 1, "day": 1, "days": 1, "天": 1, "日": 1, "w": 7, "week": 7, "weeks": 7, "周": 7,
               "m": 30, "month": 30, "months": 30, "个月": 30, "月": 30}
 MIN_DAYS, MAX_DAYS = 2, 730
@@ -16,10 +16,11 @@ MIN_DAYS, MAX_DAYS = 2, 730
 
 def split_period(args: str) -> tuple[str, int | None]:
     """('PrNd', 30) for 'PrNd 30d' / '镨钕 30天' / 'PrNd 1m'; (args, None) without a period."""
-    found = _PERIOD.match(args.strip())
-    if not found or not found["rest"].strip():
+    args = args.strip()
+    found = _PERIOD.search(args)
+    if not found or not args[:found.start()].strip():
         return args, None
-    return found["rest"].strip(), int(found["n"]) * _UNIT_DAYS[found["unit"].lower()]
+    return args[:found.start()].strip(), int(found["n"]) * _UNIT_DAYS[found["unit"].lower()]
 
 
 @command("trend", aliases=("走势", "趋势", "图表"),

@@ -1,0 +1,46 @@
+"""Helpers of the security tests: the app served over real HTTP, signed WeChat text messages."""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+import threading
+import time
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+from tests.conftest import TOKEN
+
+_ids = itertools.count(int(time.time() * 1000))
+
+
+@pytest.fixture
+def live_server(app):
+    """The app on a free port of 127.0.0.1, served over real HTTP from a thread."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(5)
+    server.server_close()
+
+
+def signed() -> dict:
+    timestamp, nonce = str(int(time.time())), str(next(_ids))
+    signature = hashlib.sha1("".join(sorted((TOKEN, timestamp, nonce))).encode()).hexdigest()
+    return {"signature": signature, "timestamp": timestamp, "nonce": nonce}
+
+
+def say(base: str, content: str, user: str = "oUser-openid-0001", timeout: float = 30) -> str:
+    """Post a text message to /wechat and return the text of the reply (or the raw body if not text)."""
+    body = (f"<xml><ToUserName><![CDATA[gh_0123456789ab]]></ToUserName><FromUserName><![CDATA[{user}]]>"
+            f"</FromUserName><CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+            f"<Content><![CDATA[{content}]]></Content><MsgId>{next(_ids)}</MsgId></xml>")
+    response = requests.post(f"{base}/wechat", params=signed(), data=body.encode(),
+                             headers={"Content-Type": "text/xml"}, timeout=timeout)
+    assert response.status_code == 200, response.text[:200]
+    found = re.search(r"<Content><!\[CDATA\[(.*?)\]\]></Content>", response.text, re.S)
+    return found.group(1) if found else response.text
