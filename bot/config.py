@@ -149,6 +149,12 @@ def _robots(value: Any) -> str | None:
         if problem:
             return f"[{i}].webhook {problem}"
     return None
+def _trusted_proxies(value: Any) -> str | None:
+    from bot.proxies import address_problem
+
+    return address_problem(value)
+
+
 def _not_negative(value: Any) -> str | None:
     return None if value >= 0 else "must not be negative"
 
@@ -176,6 +182,7 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "server.host": (str, "127.0.0.1", None),
     "server.port": (int, 8000, _positive),
     "server.max_body_bytes": (int, 64 * 1024, _positive),
+    "server.trusted_proxies": (list, [], _trusted_proxies),
     "logging.level": (str, "INFO", _log_level),
     "logging.format": (str, "text", _log_format),
     "wechat.token": (str, "", None),
@@ -232,6 +239,7 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "admin.lockout_attempts": (int, 5, _positive),
     "admin.lockout_minutes": (int, 15, _positive),
     "admin.page_size": (int, 50, _positive),
+    "admin.max_password_checks": (int, 2, _positive),
     "alerts.max_per_user": (int, 20, _positive),
     "alerts.hysteresis_pct": ((int, float), 1, _not_negative),
     "alerts.cooldown_minutes": (int, 0, _not_negative),

@@ -127,6 +127,18 @@ class AdminSession(Base):
     user: Mapped[AdminUser] = relationship(lazy="joined")
 
 
+class SignInFailure(Base):
+    """Failed sign-ins of one user name from one address, counted atomically; past the limit, a growing delay."""
+
+    __tablename__ = "admin_sign_in_failures"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)  # "<user name>|<client address>"
+    failures: Mapped[int] = mapped_column(default=0)  # attempts since the last delay, those being checked included
+    level: Mapped[int] = mapped_column(default=0)  # delays so far: each one is twice the last
+    blocked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class AuditLog(Base):
     """Who changed what: one row per admin action that changed data."""
 

@@ -6,6 +6,7 @@ import itertools
 import re
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 import requests
@@ -16,16 +17,24 @@ from tests.conftest import TOKEN
 _ids = itertools.count(int(time.time() * 1000))
 
 
-@pytest.fixture
-def live_server(app):
-    """The app on a free port of 127.0.0.1, served over real HTTP from a thread."""
+@contextmanager
+def serve(app):
+    """`app` on a free port of 127.0.0.1, served over real HTTP from a thread; yields its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
-    server.server_close()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
+
+
+@pytest.fixture
+def live_server(app):
+    with serve(app) as base:
+        yield base
 
 
 def signed() -> dict:
