@@ -140,7 +140,9 @@ def serve(env: Env, host: str | None, port: int | None, no_scheduler: bool):
 
         lead(bot, build_scheduler(bot))  # jobs fire here unless another scheduler process leads
         click.echo(f"  Scheduler: daily push at '{config['push.daily.cron']}' ({config['timezone']})")
-    run_simple(host, port, app, threaded=True, use_reloader=False)
+    from bot.logs import AccessLogWithoutQuery
+
+    run_simple(host, port, app, threaded=True, use_reloader=False, request_handler=AccessLogWithoutQuery)
 
 
 @main.group()

@@ -53,8 +53,8 @@ def _database_url(value: Any) -> str | None:
 
     try:
         make_url(value)
-    except ArgumentError:
-        return f"is not a database URL: {value!r} (e.g. sqlite:///instance/rebot.db)"
+    except ArgumentError:  # the value is not shown: it may hold the password
+        return "is not a database URL (e.g. sqlite:///instance/rebot.db, postgresql+psycopg://user:…@host/db)"
     return None
 
 
@@ -75,8 +75,8 @@ def _base_url(value: Any) -> str | None:
 
 
 def _redis_url(value: Any) -> str | None:
-    if value and not str(value).startswith(("redis://", "rediss://", "unix://")):
-        return f"must be empty or a Redis URL (redis://host:6379/0, rediss://…, unix://…), not {value!r}"
+    if value and not str(value).startswith(("redis://", "rediss://", "unix://")):  # not shown: it may hold the password
+        return "must be empty or a Redis URL (redis://host:6379/0, rediss://…, unix://…)"
     return None
 
 
@@ -145,9 +145,8 @@ def _robots(value: Any) -> str | None:
         if robot["name"] in names:
             return f"[{i}].name {robot['name']!r} is used twice"
         names.add(robot["name"])
-        problem = _http_url(robot["webhook"])
-        if problem:
-            return f"[{i}].webhook {problem}"
+        if not str(robot["webhook"]).startswith(("http://", "https://")):  # not shown: the URL holds the key
+            return f"[{i}].webhook must start with http:// or https:// (the robot's webhook address)"
     return None
 def _trusted_proxies(value: Any) -> str | None:
     from bot.proxies import address_problem
@@ -347,7 +346,8 @@ def build_config(data: dict | None = None, environ: dict[str, str] | None = None
             try:
                 values[key] = _from_env(key, kind, raw)
             except (ValueError, yaml.YAMLError):
-                errors.append(f"{key}: {env_name(key)}={raw!r} is not {_KIND_NAMES.get(kind, 'a number')}")
+                shown = env_name(key) if key in SECRETS else f"{env_name(key)}={raw!r}"  # never print a secret
+                errors.append(f"{key}: {shown} is not {_KIND_NAMES.get(kind, 'a number')}")
     for key, (kind, _default, check) in SCHEMA.items():
         value = values[key]
         if key in flat and value is None:

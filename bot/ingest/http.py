@@ -14,8 +14,6 @@ import requests
 
 _CHARSET_META = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_-]+)""", re.I)
 _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]+encoding\s*=\s*["']([A-Za-z0-9_-]+)""", re.I)
-_SECRET_PARAM = re.compile(r"([?&;](?:[a-z_]*key|[a-z_]*token|secret|password|passwd|pwd|sig|signature|sign|auth)=)"
-                           r"[^&;#\s]*", re.I)
 MAX_REDIRECTS = 5
 _CHINESE = {"gb2312", "gbk", "gb_2312-80", "gb18030", "x-gbk", "cp936", "euc-cn"}
 
@@ -141,10 +139,9 @@ class HttpClient:
 def shown(url: str) -> str:
     """`url` for messages and logs: the values of key, token, secret, password and signature parameters
     and any user:password are masked."""
-    parts = urlsplit(url)
-    if parts.password:
-        url = url.replace(f":{parts.password}@", ":***@", 1)
-    return _SECRET_PARAM.sub(r"\1***", url)
+    from bot.logs import mask_urls
+
+    return mask_urls(url)
 
 
 def decode(body: bytes, content_type: str) -> str:
