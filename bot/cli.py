@@ -200,6 +200,8 @@ def check_config(env: Env, show: bool):
     except ConfigError as err:
         click.echo(str(err), err=True)
         sys.exit(1)
+    for warning in config.warnings():
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"configuration OK ({config.source})")
     if show:
         for key, value in sorted(config.redacted().items()):

@@ -265,6 +265,19 @@ class Config:
     def __init__(self, values: dict[str, Any], source: str = "defaults"):
         self._values = values
         self.source = source
+        self._admins = frozenset(admin_entry(a) for a in values.get("admins", []))
+
+    def is_admin(self, channel: str, user_id: str) -> bool:
+        """Whether `user_id` on `channel` is in `admins` (a bare id there means the Official Account)."""
+        return (channel, user_id) in self._admins
+
+    def admin_ids(self, channel: str) -> list[str]:
+        return sorted(user for on, user in self._admins if on == channel)
+
+    def warnings(self) -> list[str]:
+        """Settings that work but should be written otherwise (shown by `rebot check-config`)."""
+        return [f"admins[{i}]: {admin!r} names no channel: read as wechat:{admin} (the Official Account); "
+                f"write wechat:{admin} or wecom:{admin}" for i, admin in enumerate(self["admins"]) if ":" not in admin]
 
     def __getitem__(self, key: str) -> Any:
         return self._values[key]
@@ -374,7 +387,10 @@ def _cross_checks(values: dict[str, Any]) -> list[str]:
         errors.append("wechat.token: required when wechat.encoding_aes_key is set")
     for i, admin in enumerate(values["admins"] if isinstance(values["admins"], list) else []):
         if not isinstance(admin, str) or not admin:
-            errors.append(f"admins[{i}]: must be an openid string")
+            errors.append(f"admins[{i}]: must be a user id with its channel, e.g. wechat:oXXXX or wecom:zhangsan")
+        elif ":" in admin and (admin.partition(":")[0] not in ADMIN_CHANNELS or not admin.partition(":")[2]):
+            errors.append(f"admins[{i}]: {admin!r} must be CHANNEL:ID with CHANNEL one of "
+                          f"{', '.join(ADMIN_CHANNELS)} (wechat:oXXXX, wecom:zhangsan)")
     if values["wecom.encoding_aes_key"] and not (values["wecom.corp_id"] and values["wecom.token"]):
         errors.append("wecom.corp_id: wecom.corp_id and wecom.token are required when wecom.encoding_aes_key is set")
     if values["wecom.corp_id"] and not values["wecom.agent_id"]:
@@ -390,6 +406,15 @@ def _cross_checks(values: dict[str, Any]) -> list[str]:
             if not isinstance(command, str) or not command.strip():
                 errors.append(f"wechat.menu.commands.{key}: must be the command text to run")
     return errors
+
+
+ADMIN_CHANNELS = ("wechat", "wecom", "console")  # console: `rebot chat --user NAME`
+
+
+def admin_entry(entry: str) -> tuple[str, str]:
+    """('wecom', 'zhangsan') for 'wecom:zhangsan'; a bare id is the Official Account's: ('wechat', id)."""
+    channel, _, user = str(entry).partition(":")
+    return (channel, user) if user else ("wechat", channel)
 
 
 def config_path(explicit: str | None = None, environ: dict[str, str] | None = None) -> Path | None:

@@ -150,7 +150,7 @@ class Context:
 
     @property
     def is_admin(self) -> bool:
-        return self.message.user_id in self.config["admins"]
+        return self.config.is_admin(self.message.channel, self.message.user_id)
 
     def subscriber(self, create: bool = True) -> Subscriber | None:
         """The sender's subscriber row, created on first use when `create`."""
@@ -232,9 +232,9 @@ class Router:
 
         Only for a pure command whose language the words themselves tell, so that nothing about the
         sender goes into the reply; the key holds everything else the reply depends on but the day."""
-        if message.event or not message.text or len(message.text) > self.config["chat.max_chars"]:
+        admin = self.config.is_admin(message.channel, message.user_id)
+        if message.event or not message.text or (len(message.text) > self.config["chat.max_chars"] and not admin):
             return None
-        admin = message.user_id in self.config["admins"]
         if self._keys_of is not catalog or len(self._keys) > 4096:  # answers of the words, per catalog
             self._keys, self._keys_of = {}, catalog
         memo = (message.text, admin)
@@ -252,7 +252,10 @@ class Router:
 
         The caller notes the sender as seen (`Sightings`)."""
         limit = self.config["chat.max_chars"]
-        cut = len(message.text) > limit  # long input is cut before any parsing, and the reply says so
+        # Long input is cut before any parsing, and the reply says so; not an admin's (a broadcast's text).
+        if self.config.is_admin(message.channel, message.user_id):
+            limit = len(message.text)
+        cut = len(message.text) > limit
         text = normalise(message.text[:limit])
         sub = find_subscriber(session, message)
         detected = language_of(text, catalog, self._by_name) if text else ""

@@ -4,12 +4,13 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
+import sqlalchemy as sa
 from sqlalchemy import select
 
 from bot.alerts import crossed
 from bot.market.quotes import latest_price
 from bot.messages import CommandError, TemplateReply
-from bot.models import Alert
+from bot.models import Alert, Subscriber
 from bot.router import Context, command
 from handlers.price import resolve_products
 
@@ -38,6 +39,23 @@ def _after_product(pattern: re.Pattern, args: str) -> re.Match | None:
     """The first match of `pattern` that ends the text and leaves a product name before it."""
     found = pattern.search(args)
     return found if found and args[:found.start()].strip() else None
+
+
+def _add_within_limit(ctx: Context, subscriber_id: int, code: str, kind: str, threshold: Decimal, armed: bool,
+                      limit: int) -> Alert | None:
+    """Insert the alert unless the subscriber has `limit` already, in one statement the database checks
+    (with the subscriber's row locked on PostgreSQL): concurrent `alert` messages never exceed the cap."""
+    ctx.session.execute(select(Subscriber.id).where(Subscriber.id == subscriber_id).with_for_update())
+    count = select(sa.func.count()).select_from(Alert).where(Alert.subscriber_id == subscriber_id).scalar_subquery()
+    values = select(sa.literal(subscriber_id), sa.literal(code), sa.literal(kind), sa.literal(threshold, Alert.threshold.type),
+                    sa.literal(armed)).where(count < limit)
+    added = ctx.session.execute(sa.insert(Alert).from_select(
+        ["subscriber_id", "product_code", "kind", "threshold", "armed"], values))
+    if not added.rowcount:
+        return None
+    return ctx.session.scalars(select(Alert).where(
+        Alert.subscriber_id == subscriber_id, Alert.product_code == code, Alert.kind == kind,
+        Alert.threshold == threshold).order_by(Alert.id.desc())).first()
 
 
 def _own_alerts(ctx: Context) -> list[Alert]:
@@ -96,10 +114,11 @@ def alert(ctx: Context, args: str):
     past = kind != "move" and view is not None and crossed(kind, threshold, view.mid, None)
     sub = ctx.subscriber()
     ctx.session.flush()
-    row = Alert(subscriber_id=sub.id, product_code=product.code, kind=kind, threshold=threshold, armed=not past)
-    ctx.session.add(row)
-    ctx.session.flush()
-    return TemplateReply("alert_set", {"alert": row, "number": len(existing) + 1, "product": product, "view": view,
+    row = _add_within_limit(ctx, sub.id, product.code, kind, threshold, not past, limit)
+    if row is None:  # concurrent messages of this subscriber took the last places
+        raise CommandError("alert_limit", limit=limit)
+    number = ctx.session.scalar(select(sa.func.count()).where(Alert.subscriber_id == sub.id, Alert.id <= row.id))
+    return TemplateReply("alert_set", {"alert": row, "number": number, "product": product, "view": view,
                                        "past": past, "again": False,
                                        "hysteresis": ctx.config["alerts.hysteresis_pct"],
                                        "delivered": ctx.message.channel in DELIVERED_ON})
