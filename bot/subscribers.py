@@ -178,7 +178,7 @@ def export_csv(session: Session) -> str:
     """Every subscriber as CSV (products space-separated), oldest first. A cell that a spreadsheet would run
     as a formula (=HYPERLINK(…), +, -, @, tab, CR first) is written as text, behind a ' (import removes it)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\r\n")  # RFC 4180; a CR inside a cell is then quoted too
     writer.writerow(CSV_FIELDS)
     for s in session.scalars(select(Subscriber).order_by(Subscriber.id)):
         writer.writerow([_as_text(v) for v in (s.channel, s.external_id, s.display_name, " ".join(s.products or []),

@@ -47,8 +47,8 @@ def _add_within_limit(ctx: Context, subscriber_id: int, code: str, kind: str, th
     (with the subscriber's row locked on PostgreSQL): concurrent `alert` messages never exceed the cap."""
     ctx.session.execute(select(Subscriber.id).where(Subscriber.id == subscriber_id).with_for_update())
     count = select(sa.func.count()).select_from(Alert).where(Alert.subscriber_id == subscriber_id).scalar_subquery()
-    values = select(sa.literal(subscriber_id), sa.literal(code), sa.literal(kind), sa.literal(threshold, Alert.threshold.type),
-                    sa.literal(armed)).where(count < limit)
+    values = select(sa.literal(subscriber_id), sa.literal(code), sa.literal(kind),
+                    sa.literal(threshold, Alert.threshold.type), sa.literal(armed)).where(count < limit)
     added = ctx.session.execute(sa.insert(Alert).from_select(
         ["subscriber_id", "product_code", "kind", "threshold", "armed"], values))
     if not added.rowcount:

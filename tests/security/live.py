@@ -53,3 +53,29 @@ def say(base: str, content: str, user: str = "oUser-openid-0001", timeout: float
     assert response.status_code == 200, response.text[:200]
     found = re.search(r"<Content><!\[CDATA\[(.*?)\]\]></Content>", response.text, re.S)
     return found.group(1) if found else response.text
+
+
+class Remote:
+    """The few calls of Flask's test client that the channel test helpers make, over real HTTP to `base`."""
+
+    def __init__(self, base: str):
+        self.base = base
+
+    def post(self, path: str, query_string=None, data=None, content_type: str = "text/xml"):
+        response = requests.post(self.base + path, params=query_string, data=data,
+                                 headers={"Content-Type": content_type}, timeout=30)
+        response.data = response.content
+        return response
+
+
+_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def browser(base: str, name: str, password: str, **headers) -> tuple[requests.Session, requests.Response]:
+    """A browser session that has posted the sign-in form; returns it and the answer."""
+    session = requests.Session()
+    session.headers.update({"Accept-Language": "en", **headers})
+    form = session.get(f"{base}/admin/login", timeout=30).text
+    answer = session.post(f"{base}/admin/login", timeout=60, allow_redirects=False, data={
+        "csrf_token": _TOKEN.search(form).group(1), "username": name, "password": password})
+    return session, answer

@@ -28,7 +28,8 @@ def rss(*items: tuple[str, str]) -> bytes:
 
 
 def page(text: str) -> tuple[int, dict, bytes]:
-    return 200, {"Content-Type": "text/html; charset=utf-8"}, f"<html><body><article>{text}</article></body></html>".encode()
+    body = f"<html><body><article>{text}</article></body></html>".encode()
+    return 200, {"Content-Type": "text/html; charset=utf-8"}, body
 
 
 @pytest.fixture
@@ -65,7 +66,8 @@ def test_feed_links_to_files_internal_services_and_scripts_are_not_followed_nor_
     assert any("only http and https" in p for p in result.problems)
     assert any("neither the source's own site" in p for p in result.problems)
     with db.session() as session:
-        items = {i.title: (i.url, i.summary) for i in session.scalars(select(NewsItem).where(NewsItem.source == "hostile"))}
+        rows = session.scalars(select(NewsItem).where(NewsItem.source == "hostile"))
+        items = {i.title: (i.url, i.summary) for i in rows}
     db.dispose()
     assert "leaked-secret" not in repr(items)
     assert not any(url.startswith(("javascript:", "data:", "file:")) for url, _summary in items.values())
