@@ -68,7 +68,7 @@ def test_twenty_concurrent_guesses_check_at_most_the_limit_of_passwords(bot, liv
     add_admin(bot)
     with ThreadPoolExecutor(20) as pool:
         answers = list(pool.map(lambda i: attempt(live_server, "alice", f"guess number {i}"), range(20)))
-    assert [a.status_code for a in answers] == [401] * 20
+    assert {a.status_code for a in answers} <= {401, 503}  # refused, or told to retry when every check is busy
     assert checks.real <= 5  # admin.lockout_attempts: 5 (today's main checked 19)
     assert checks.most <= 2  # admin.max_password_checks: 2 at once per process
 
