@@ -23,7 +23,7 @@ _UNIT_WORDS = r"(?:\s*(?:元/吨|元/公斤|元|yuan/t|yuan/kg|usd/kg|yuan))?"
 # length, where a leading `.+?` was quadratic on long digit runs.
 _LINE = re.compile(r"(?P<op>>=|<=|>|<|above|over|below|under|高于|超过|低于|跌破)\s*" + _NUMBER + _UNIT_WORDS + r"$",
                    re.IGNORECASE)
-_MOVE = re.compile(r"(?:[±+]\s*)?(?<![\d.])(?P<pct>\d{1,6}(?:\.\d{1,6})?)\s*%$")
+_MOVE = re.compile(r"(?:[±+]\s*)?(?<![\d.])(?P<pct>\d+(?:\.\d+)?)\s*%$")  # starts where a number starts
 _LIST_WORDS = {"", "list", "列表"}
 _DELETE = re.compile(r"^(?:del|delete|remove|rm|删除|删)\s*(?P<n>.*)$", re.IGNORECASE)
 MAX_MOVE_PCT = Decimal(100)
