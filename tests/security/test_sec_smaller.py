@@ -79,3 +79,13 @@ def test_an_official_account_admin_id_does_not_make_a_wecom_user_of_that_name_an
         real = decrypt_reply(post_member(Remote(base), "admin stats", user="lisi"))["Content"]
     assert impostor.startswith("Sorry, I did not understand that."), impostor  # as anyone not an admin
     assert real.startswith("Subscribers:"), real
+
+
+def test_check_config_warns_about_an_admin_without_a_channel(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REBOT_")}
+    result = subprocess.run([str(Path(sys.executable).parent / "rebot"), "check-config"], capture_output=True,
+                            text=True, env={**env, "REBOT_ADMINS": "oBossOpenid,wecom:lisi"}, cwd=tmp_path, timeout=60)
+    assert result.returncode == 0
+    assert result.stderr.splitlines() == ["warning: admins[0]: 'oBossOpenid' names no channel: read as "
+                                          "wechat:oBossOpenid (the Official Account); write wechat:oBossOpenid "
+                                          "or wecom:oBossOpenid"]
