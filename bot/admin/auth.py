@@ -102,12 +102,11 @@ def authenticate(session: Session, username: str, password: str, address: str, n
     key = _key(username, address)
     allowed = _reserve(session, key, now, attempts)
     user = _user(session, username.strip()) if allowed else None
-    if not _check_password(user.password_hash if user else _dummy_hash(), password, max_checks):
+    matches = _check_password(user.password_hash if user else _dummy_hash(), password, max_checks)
+    if user is None or not matches:  # (the dummy hash's own password matches it: still no user)
         if allowed:
             _failed(session, key, now, attempts, longest_minutes)
         raise LoginRefused("wrong" if user else "unknown" if allowed else "delayed")
-    if user is None:  # the dummy hash never matches; kept for clarity
-        raise LoginRefused("delayed")
     session.execute(delete(SignInFailure).where(SignInFailure.key == key))
     user.last_login = now
     return user
