@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
+from functools import cached_property
 from typing import Callable
 from urllib.parse import urljoin
 
@@ -52,10 +53,13 @@ class Context:
     def first_page(self) -> Page:
         return self.client.get(self.source.url, self.etag, self.last_modified)
 
+    @cached_property
+    def scope(self) -> Scope:
+        return Scope.of(self.source.url, self.source.options.get("follow_hosts", ()))
+
     def follow(self, url: str) -> Page:
         """A page a listing or feed links to: only on the source's own site or its `follow_hosts`."""
-        scope = Scope.of(self.source.url, self.source.options.get("follow_hosts", ()))
-        return self.client.get(url, check=scope.link)
+        return self.client.get(url, check=self.scope.link)
 
 
 def html_text(node: Tag) -> str:
