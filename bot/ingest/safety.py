@@ -89,8 +89,8 @@ class Scope:
         if scheme not in LINK_SCHEMES or not host:
             raise UnsafeURL(f"{_shown(url)}: refused: only http and https are fetched")
         found = addresses(host, port)
-        if not found:
-            return  # the request itself reports the unknown name
+        if not found:  # not let through to the request's own lookup, which could answer otherwise
+            raise FetchError(f"{_shown(url)}: cannot connect (name or service not known: {host})")
         inside = [a for a in found if _internal(a)]
         if inside and not self.internal_ok:
             raise UnsafeURL(f"{_shown(url)}: refused: {host} is on an internal address ({inside[0]}); "
