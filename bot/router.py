@@ -17,7 +17,7 @@ from bot.db import Database
 from bot.market.catalog import Catalog
 from bot.messages import CommandError, Message, Reply, TemplateReply
 from bot.models import Subscriber, utcnow
-from bot.render import Renderer
+from bot.render import Renderer, fit_bytes
 
 if TYPE_CHECKING:
     from bot.service import Bot
@@ -172,7 +172,7 @@ class Context:
 
     @property
     def is_admin(self) -> bool:
-        return self.message.user_id in self.config["admins"]
+        return self.config.is_admin(self.message.channel, self.message.user_id)
 
     def usage_word(self, command: str) -> str:
         """`command` as the user would type it in the reply's language ("price", "价格")."""
@@ -263,9 +263,9 @@ class Router:
 
         Only for a pure command whose language the words themselves tell, so that nothing about the
         sender goes into the reply; the key holds everything else the reply depends on but the day."""
-        if message.event or not message.text:
+        admin = self.config.is_admin(message.channel, message.user_id)
+        if message.event or not message.text or (len(message.text) > self.config["chat.max_chars"] and not admin):
             return None
-        admin = message.user_id in self.config["admins"]
         if self._keys_of is not catalog or len(self._keys) > 4096:  # answers of the words, per catalog
             self._keys, self._keys_of = {}, catalog
         memo = (message.text, admin)
@@ -282,7 +282,12 @@ class Router:
         """Run the command a message asks for; its rendered reply and the language its words told ('' if none).
 
         `bot`: the running bot, the handlers' services. The caller notes the sender as seen (`Sightings`)."""
-        text = normalise(message.text)
+        limit = self.config["chat.max_chars"]
+        # Long input is cut before any parsing, and the reply says so; not an admin's (a broadcast's text).
+        if self.config.is_admin(message.channel, message.user_id):
+            limit = len(message.text)
+        cut = len(message.text) > limit
+        text = normalise(message.text[:limit])
         sub = find_subscriber(session, message)
         detected = language_of(text, catalog, self._by_name) if text else ""
         language = detected or (sub.language if sub else self.config["language"])
@@ -299,7 +304,11 @@ class Router:
         except Exception as exc:
             exc.command_name = ctx.command_name  # the metrics count the error against the command that broke
             raise
-        return replace(self.renderer.render(result, ctx.language, max_bytes), command=ctx.command_name), detected
+        reply = replace(self.renderer.render(result, ctx.language, max_bytes), command=ctx.command_name)
+        if cut and reply.text:
+            note = self.renderer.text("input_cut", ctx.language, limit=limit).strip()
+            reply = replace(reply, text=fit_bytes(f"{note}\n{reply.text}", max_bytes))
+        return reply, detected
 
     def dispatch(self, ctx: Context, text: str):
         """The reply data for normalised `text` in `ctx`."""

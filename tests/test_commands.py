@@ -575,7 +575,7 @@ def admin_module(monkeypatch):
 
 
 def test_admin_only_commands_are_hidden_from_others(make_app, admin_module):
-    bot = make_app(admins=["boss"]).extensions["rebot"]
+    bot = make_app(admins=["console:boss"]).extensions["rebot"]
     bot.router = Router(bot.config, modules=[*HANDLER_MODULES, admin_module])
 
     help_text = ask(bot, "help", user="u1").text

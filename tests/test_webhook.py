@@ -256,7 +256,8 @@ def test_image_message_gets_a_helpful_text(client):
     ("价格 " + "锕" * 700, True),  # the unknown name is quoted back: 3-byte characters over the limit
     ("price " + "x锕😀" * 300, True),  # 1-, 3- and 4-byte characters: the cut lands inside one unless careful
 ], ids=["help", "price-18-en", "price-all-zh", "unknown-cjk", "unknown-mixed"])
-def test_long_text_replies_fit_in_2048_bytes(client, command, cut):
+def test_long_text_replies_fit_in_2048_bytes(make_app, command, cut):
+    client = make_app(**{"chat.max_chars": 2000}).test_client()  # the input is not cut: the reply is
     content = text_reply(post_text(client, command))
     data = content.encode("utf-8")
     assert len(data) <= 2048

@@ -85,7 +85,9 @@ def serve(env: Env, host: str | None, port: int | None, no_scheduler: bool):
 
         lead(bot, build_scheduler(bot))  # jobs fire here unless another scheduler process leads
         click.echo(f"  Scheduler: daily push at '{config['push.daily.cron']}' ({config['timezone']})")
-    run_simple(host, port, app, threaded=True, use_reloader=False)
+    from bot.logs import AccessLogWithoutQuery
+
+    run_simple(host, port, app, threaded=True, use_reloader=False, request_handler=AccessLogWithoutQuery)
 
 
 @main.group()
@@ -143,6 +145,8 @@ def check_config(env: Env, show: bool):
     except ConfigError as err:
         click.echo(str(err), err=True)
         sys.exit(1)
+    for warning in config.warnings():
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"configuration OK ({config.source})")
     if show:
         for key, value in sorted(config.redacted().items()):
