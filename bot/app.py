@@ -3,17 +3,19 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime
 from typing import Any, Callable
 
-from flask import Flask, Response, jsonify
+from http import HTTPStatus
+
+from flask import Flask, Response, jsonify, request
 
 from bot import charts
 from bot.channels.api import WeChatClient, WeComClient
-from bot.channels.callback import Callbacks
 from bot.channels.crypto import MessageCrypto
-from bot.channels.wechat import WeChatCallback
-from bot.channels.wecom import WeComCallback
+from bot.channels.inbound import TEXT, Answer, Channel, Inbound
+from bot.channels.request import Rejected, Request
 from bot.config import Config, build_config, load_config
 from bot.logs import setup_logging
 from bot.service import Bot
@@ -51,9 +53,16 @@ def create_app(config: Config | dict[str, Any] | str | None = None,
 
     app.register_blueprint(admin)
     app.register_blueprint(pages)
-    callbacks = {"/wechat": WeChatCallback(bot, wechat_crypto, wechat_api).routes(),
-                 "/wecom": WeComCallback(bot, wecom_crypto, wecom_api).routes()}
-    app.wsgi_app = Callbacks(app.wsgi_app, callbacks, config["server.max_body_bytes"])
+    wechat = Channel("wechat", config["wechat.token"], wechat_crypto,
+                     plaintext=wechat_crypto is None or config["wechat.accept_plaintext"], encrypted_only=False,
+                     nothing="success", api=wechat_api, send_text="send_custom_text", send_image="send_custom_image",
+                     setup_hint="wechat.encoding_aes_key is not set")
+    wecom = Channel("wecom", config["wecom.token"], wecom_crypto, plaintext=False, encrypted_only=True, nothing="",
+                    api=wecom_api, send_text="send_text", send_image="send_image",
+                    setup_hint="wecom.encoding_aes_key (with wecom.token and wecom.corp_id) is not set")
+    for channel in (wechat, wecom):  # the chat callbacks: GET/POST /wechat and /wecom
+        app.add_url_rule(f"/{channel.name}", channel.name, callback_view(bot, Inbound(bot, channel)),
+                         methods=["GET", "POST"])
 
     @app.get("/healthz")
     def healthz():
@@ -75,3 +84,27 @@ def create_app(config: Config | dict[str, Any] | str | None = None,
         return "request body too large", 413
 
     return app
+
+
+def callback_view(bot: Bot, inbound: Inbound) -> Callable[[], Response]:
+    """The Flask view of one channel's callback: a request in, the pipeline's Answer out, counted in the metrics."""
+    name = inbound.channel.name
+    max_body, timeout = bot.config["server.max_body_bytes"], bot.config["server.body_timeout_seconds"]
+
+    def view() -> Response:
+        started = time.perf_counter()
+        try:
+            call = Request(request.environ, max_body, timeout)
+            answer = inbound.verify(call) if request.method == "GET" else inbound.receive(call)
+        except Rejected as refused:
+            answer = Answer(refused.status, TEXT, HTTPStatus(refused.status).phrase.lower())
+        except Exception:
+            log.exception("callback %s failed", name)
+            answer = Answer(500, TEXT, "internal server error", outcome="error")
+        if request.method == "POST":
+            bot.metrics.webhook(name, answer.command, answer.outcome, time.perf_counter() - started)
+            if answer.outcome == "retry":
+                bot.metrics.retry(name)
+        return Response(answer.body, answer.status, content_type=answer.content_type)
+
+    return view
