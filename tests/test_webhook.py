@@ -482,7 +482,7 @@ def server(db_url, tmp_path):
 
 
 @contextmanager
-def gunicorn(db_url, tmp_path, name: str = "gunicorn", **env_extra):
+def gunicorn(db_url, tmp_path, name: str = "gunicorn", workers: int = 2, threads: int = 3, **env_extra):
     """A gunicorn (2 workers × 3 threads) on `db_url` with REBOT_* variables `env_extra`; (base URL, log)."""
     port = free_port()
     log_path = tmp_path / f"{name}.log"
@@ -490,7 +490,7 @@ def gunicorn(db_url, tmp_path, name: str = "gunicorn", **env_extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith("REBOT_")}
     env.update(REBOT_DATABASE_URL=db_url, REBOT_WECHAT_TOKEN=TOKEN, PYTHONPATH=str(REPO), **env_extra)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", "2", "--threads", "3", "-b", f"127.0.0.1:{port}",
+        [sys.executable, "-m", "gunicorn", "-w", str(workers), "--threads", str(threads), "-b", f"127.0.0.1:{port}",
          "--graceful-timeout", "1", "bot:create_app()"],
         cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=log_file)
     base = f"http://127.0.0.1:{port}"
