@@ -692,3 +692,25 @@ def test_a_cached_reply_notes_the_sender_seen_and_their_language(client, bot):
         sub = session.scalars(select(Subscriber).where(Subscriber.external_id == USER)).one()
         assert sub.language == "en"
         assert sub.last_seen > datetime(2025, 1, 2)
+
+
+def test_killed_postgresql_connections_cost_no_apology(db_url, tmp_path):
+    """Every database access goes through the pool, which tests a connection before handing it out."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only (make test-pg): a SQLite file has no connection to lose")
+    import psycopg
+
+    def ask(base) -> requests.Response:
+        return requests.post(base + "/wechat", params=signed_params(), data=text_xml("price PrNd").encode(), timeout=10)
+
+    with gunicorn(db_url, tmp_path) as (base, log_path):
+        with ThreadPoolExecutor(6) as pool:  # every worker thread holds a pooled connection
+            assert all("449,000" in r.text for r in pool.map(lambda _: ask(base), range(24)))
+        with psycopg.connect(db_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+            killed = conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                  "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()[0]
+        assert killed >= 2
+        with ThreadPoolExecutor(6) as pool:
+            after = list(pool.map(lambda _: ask(base), range(24)))
+    assert [r.status_code for r in after] == [200] * 24
+    assert all("449,000" in reply_fields(r.text)["Content"] for r in after), [r.text[:200] for r in after]
