@@ -47,7 +47,7 @@ class Bot:
     def market_version(self, session=None) -> int:
         """The count of changes to products, quotes and news so far (moved by database triggers)."""
         if session is not None:
-            return session.execute(_READ_VERSION).scalar_one()
+            return session.connection().execute(_READ_VERSION).scalar_one()
         with self.db.engine.connect() as conn:
             return conn.execute(_READ_VERSION).scalar_one()
 
