@@ -57,6 +57,11 @@ class Store(Protocol):
         """Claim `key` for this attempt: True when it is the first, False for a repeat.
         Raises Replayed when `seal`'s signature came before with another body."""
 
+    def record(self, key: str, seal: Seal, reply: str) -> tuple[bool, str | None]:
+        """`begin` and `finish` at once, for a reply made without effects (from the reply cache): keep `reply`
+        unless an attempt came first. (True, reply) when kept; else (False, the first attempt's reply or None
+        while it runs). Raises Replayed like `begin`."""
+
     def finish(self, key: str, reply: str) -> None:
         """Store the first attempt's reply (the passive reply body; "" for `success`)."""
 
@@ -86,6 +91,8 @@ _CLAIM = text("INSERT INTO processed_messages (key, state, created_at) VALUES (:
               "ON CONFLICT (key) DO NOTHING").bindparams(bindparam("now", type_=DateTime()))
 _SEAL = text("INSERT INTO callback_signatures (signature, body_sha256, created_at) VALUES (:signature, :digest, :now) "
              "ON CONFLICT (signature) DO NOTHING").bindparams(bindparam("now", type_=DateTime()))
+_RECORD = text("INSERT INTO processed_messages (key, state, reply, created_at) VALUES (:key, 'done', :reply, :now) "
+               "ON CONFLICT (key) DO NOTHING").bindparams(bindparam("now", type_=DateTime()))
 _SEALED = select(_signatures.c.body_sha256).where(_signatures.c.signature == bindparam("signature"))
 _FINISH = update(_messages).where(_messages.c.key == bindparam("k")).values(state="done", reply=bindparam("reply"))
 _GIVE_UP = delete(_messages).where(_messages.c.key == bindparam("k"))
@@ -101,10 +108,23 @@ class SqlStore:
     def begin(self, key: str, seal: Seal) -> bool:
         now = utcnow()
         with self.db.engine.begin() as conn:
-            new = conn.execute(_SEAL, {"signature": seal.signature, "digest": seal.body_sha256, "now": now}).rowcount
-            if not new and conn.execute(_SEALED, {"signature": seal.signature}).scalar() != seal.body_sha256:
-                raise Replayed
+            self._check(conn, seal, now)
             return conn.execute(_CLAIM, {"key": key, "now": now}).rowcount == 1
+
+    def record(self, key: str, seal: Seal, reply: str) -> tuple[bool, str | None]:
+        now = utcnow()
+        with self.db.engine.begin() as conn:
+            self._check(conn, seal, now)
+            if conn.execute(_RECORD, {"key": key, "reply": reply, "now": now}).rowcount == 1:
+                return True, reply
+            row = conn.execute(_READ, {"k": key}).first()
+        return False, row.reply if row is not None and row.state == "done" else None
+
+    @staticmethod
+    def _check(conn, seal: Seal, now: datetime) -> None:
+        new = conn.execute(_SEAL, {"signature": seal.signature, "digest": seal.body_sha256, "now": now}).rowcount
+        if not new and conn.execute(_SEALED, {"signature": seal.signature}).scalar() != seal.body_sha256:
+            raise Replayed
 
     def finish(self, key: str, reply: str) -> None:
         with self.db.engine.begin() as conn:

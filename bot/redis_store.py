@@ -26,6 +26,11 @@ _UNLOCK = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del'
 _BEGIN = ("if not redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) "
           "and redis.call('get', KEYS[1]) ~= ARGV[1] then return -1 end "
           "if redis.call('set', KEYS[2], 'running', 'NX', 'EX', ARGV[3]) then return 1 end return 0")
+# The same, keeping the reply (ARGV[4], with its expiry ARGV[3]) at once: 1 kept, else the stored value.
+_RECORD = ("if not redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) "
+           "and redis.call('get', KEYS[1]) ~= ARGV[1] then return -1 end "
+           "if redis.call('set', KEYS[2], ARGV[4], 'NX', 'EX', ARGV[3]) then return 1 end "
+           "return redis.call('get', KEYS[2])")
 _INVALIDATE = ("if redis.call('hget', KEYS[1], 'token') == ARGV[1] then "
                "return redis.call('hset', KEYS[1], 'expires_at', ARGV[2]) end return 0")
 
@@ -41,6 +46,7 @@ class Shared:
         self._unlock = self.client.register_script(_UNLOCK)
         self._invalidate = self.client.register_script(_INVALIDATE)
         self.begin_script = self.client.register_script(_BEGIN)
+        self.record_script = self.client.register_script(_RECORD)
 
     def key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -118,6 +124,18 @@ class RedisStore:
         if found == -1:
             raise Replayed
         return found == 1
+
+    def record(self, key: str, seal, reply: str) -> tuple[bool, str | None]:
+        from bot.dedup import Replayed
+
+        found = self.shared.record_script(keys=[self.shared.key("sig", seal.signature), self.shared.key("msg", key)],
+                                          args=[seal.body_sha256, self.signature_seconds, self.keep_seconds,
+                                                DONE + reply])
+        if found == -1:
+            raise Replayed
+        if found == 1:
+            return True, reply
+        return False, found[len(DONE):] if isinstance(found, str) and found.startswith(DONE) else None
 
     def finish(self, key: str, reply: str) -> None:
         self.shared.client.set(self.shared.key("msg", key), DONE + reply, ex=self.keep_seconds)

@@ -61,6 +61,20 @@ class Bot:
                     self._catalog = (version, Catalog.from_session(session))
             return self._catalog[1]
 
+    def cached_reply(self, message: Message, max_bytes: int = 2048) -> Reply | None:
+        """The reply to `message` when it is in the reply cache for today's market data (the sender noted as
+        seen), else None: a read of the market version and a dictionary lookup, no session."""
+        if message.event or not message.text:
+            return None
+        with self.db.engine.begin() as conn:
+            version = conn.execute(_READ_VERSION).scalar_one()
+            cached = self.replies.get(version, (message.text, self.clock().date(), max_bytes))
+            if cached is None:
+                return None
+            reply, language = cached
+            self.sightings.note(conn.connection.cursor(), message, language)
+        return reply
+
     def answer(self, message: Message, max_bytes: int = 2048) -> Reply:
         """The reply to `message`. An unexpected error is logged and answered with an apology (outcome error)."""
         try:

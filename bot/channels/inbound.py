@@ -115,13 +115,19 @@ class Inbound:
         if message is None:
             log.warning("%s: message without FromUserName/MsgType", channel.name)
             raise Rejected(400)
-        key = message_key(channel.name, fields)
+        key, seal, store = message_key(channel.name, fields), Seal.of(timestamp, nonce, signature, body), self.bot.dedup
         try:
-            first = self.bot.dedup.begin(key, Seal.of(timestamp, nonce, signature, body))
-            if first:
+            cached = self.bot.cached_reply(message, TEXT_REPLY_BYTES)
+            if cached is not None and cached.chart is None:
+                # Made without effects: claimed and stored in one step (a commit less per message, +N % req/s).
+                xml = self._xml(cached, message, fields)
+                first, stored = store.record(key, seal, xml)
+                command, outcome = (cached.command, cached.outcome) if first else ("-", "retry")
+                xml = stored if stored is not None else wait_for_reply(store, key, self.wait) or ""
+            elif store.begin(key, seal):
                 xml, command, outcome = self._answer(message, fields, key)
             else:
-                xml, command, outcome = wait_for_reply(self.bot.dedup, key, self.wait) or "", "-", "retry"
+                xml, command, outcome = wait_for_reply(store, key, self.wait) or "", "-", "retry"
         except Replayed:
             log.warning("%s: a signed query used again with another body, from %s", channel.name, request.remote_addr)
             raise Rejected(403) from None
