@@ -66,13 +66,16 @@ class Bot:
         seen), else None: a read of the market version and a dictionary lookup, no session."""
         if message.event or not message.text:
             return None
-        with self.db.engine.begin() as conn:
-            version = conn.execute(_READ_VERSION).scalar_one()
-            cached = self.replies.get(version, (message.text, self.clock().date(), max_bytes))
+        with self.db.raw() as conn:  # plain DB-API, as bot.dedup.SqlStore.record (measured there)
+            cursor = conn.cursor()
+            cursor.execute(_READ_VERSION.text)
+            cached = self.replies.get(cursor.fetchone()[0], (message.text, self.clock().date(), max_bytes))
             if cached is None:
+                conn.rollback()
                 return None
             reply, language = cached
-            self.sightings.note(conn.connection.cursor(), message, language)
+            self.sightings.note(cursor, message, language)
+            conn.commit()
         return reply
 
     def answer(self, message: Message, max_bytes: int = 2048) -> Reply:
