@@ -105,7 +105,7 @@ def main() -> None:
             "push.wecom.avoid_peak": False, "push.workers": args.workers,
             "logging.level": "WARNING"}, environ={})
         bot = Bot(config)
-        from bot.cli import prepare
+        from bot.cli.env import prepare
 
         prepare(bot)
         products = [[], ["PrNd-oxide", "Dy-oxide"], ["Tb-oxide"], []]

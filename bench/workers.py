@@ -35,7 +35,7 @@ from bot.config import build_config  # noqa: E402
 from bot.demo import load_demo  # noqa: E402
 from bot.models import Delivery, PushRun, Subscriber  # noqa: E402
 from bot.service import Bot  # noqa: E402
-from bot.worker import QueuedPush  # noqa: E402
+from bot.push.worker import QueuedPush  # noqa: E402
 from emulator import APP_ID, APP_SECRET, Emulator  # noqa: E402
 
 REBOT = Path(sys.executable).parent / "rebot"

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from bot import leases
+from bot.push import leases
 from bot.channels.api import ApiError
 from bot.config import Config
 from bot.db import Database
@@ -196,9 +196,9 @@ def deliver_pending(db: Database, config: Config, channels: dict | None = None) 
     if not pending:
         return 0
     if channels is None:
-        from bot.push.channels import build_channels
+        from bot.push.senders import build_senders
 
-        channels = build_channels(config, db, workers=1)
+        channels = build_senders(config, db, workers=1)
     owner, sent = leases.new_owner(), 0
     for row in pending:
         with db.session() as session:

@@ -164,7 +164,7 @@ class PendingAction(Base):
 class MarketVersion(Base):
     """One row counting changes to products, quotes and news: replies built from them are cached per version.
 
-    Moved by the database itself (triggers of migration 0011), whoever writes: ORM, Core, psql, migrations."""
+    Moved by the database itself (triggers of migration 0012), whoever writes: ORM, Core, psql, migrations."""
 
     __tablename__ = "market_version"
 
@@ -205,6 +205,7 @@ class PushRun(Base):
     status: Mapped[str] = mapped_column(String(16), default="running")  # running | done | stopped | skipped
     data_date: Mapped[date | None] = mapped_column(Date)  # the newest quote date the run reports
     reason: Mapped[str] = mapped_column(String(255), default="")
+    text: Mapped[str | None] = mapped_column(Text)  # a broadcast's text (its senders may be `rebot worker`s)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
 

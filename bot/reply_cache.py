@@ -6,7 +6,7 @@ config, the catalog, the router, the day, the language its words told) and notes
 (the sender, their subscription, admin rights, the time of day, a service added later). Its database
 statements are watched too: only reads of products, quotes and news. A reply built from anything else is
 never kept, so one sender's reply cannot reach another. The market version is moved by the database
-itself (triggers, migration 0011), so a change by any writer empties the cache at once.
+itself (triggers, migration 0012), so a change by any writer empties the cache at once.
 """
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from sqlalchemy.sql.util import find_tables
 
 MARKET_TABLES = frozenset({"products", "price_quotes", "news_items"})
 # The Context attributes whose values are the same for every sender of the same words on the same day.
-IMPERSONAL = frozenset({"config", "catalog", "router", "today", "session", "command_name"})
+# (usage_word reads the router and the language; a reply is kept only when the words told the language.)
+IMPERSONAL = frozenset({"config", "catalog", "router", "today", "session", "command_name", "usage_word"})
 _watching: ContextVar["Watch | None"] = ContextVar("reply_cache_watch", default=None)
 
 

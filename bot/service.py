@@ -95,7 +95,8 @@ class Bot:
         if cached is not None:
             reply, language = cached
         else:
-            reply, language, cacheable = self.router.handle(session, message, now, self.catalog(version), max_bytes)
+            reply, language, cacheable = self.router.handle(self, session, message, now, self.catalog(version),
+                                                            max_bytes)
             session.flush()  # a subscriber the command created is there to be touched
             if cacheable:
                 self.replies.put(version, key, (reply, language))

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from bot.cli import main
+from bot.cli.main import main
 from bot.db import Database
 from bot.models import AdminUser, AuditLog
 from test_cli import rebot as script  # noqa: F401  (the fixture that runs the console script)

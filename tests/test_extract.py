@@ -8,7 +8,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from bot.cli import main
+from bot.cli.main import main
 from bot.demo import load_catalog
 from bot.ingest.extract import Extractor, find_date
 from bot.market.catalog import Catalog
@@ -77,6 +77,14 @@ def test_cli_extract_prints_json_quotes_with_the_given_date(tmp_path):
         {"product": "Dy-oxide", "low": 1410000, "high": 1410000, "unit": "yuan/t",
          "sentence": "氧化镝下滑1万元/吨至141万元/吨。", "date": "2025-06-12"},
     ]
+
+
+def test_cli_extract_files_neodymium_praseodymium_under_the_pair():
+    result = CliRunner().invoke(main, ["extract", "-"],
+                                input="Neodymium-praseodymium oxide export prices were $53-55 per kg.\n")
+    assert result.exit_code == 0, result.output
+    assert [(q["product"], q["low"], q["high"], q["unit"]) for q in json.loads(result.stdout)] == [
+        ("PrNd-oxide", 53, 55, "usd/kg")]
 
 
 def test_cli_extract_reads_stdin_and_reports_what_it_did_not_understand():

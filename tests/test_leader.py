@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 
-from bot.leader import LEADER, Leadership, latest_slot
+from bot.push.leader import LEADER, Leadership, latest_slot
 from bot.models import Lease, utcnow
 from bot.push.scheduler import ScheduledJob, build_scheduler, run_once
 from test_push import REBOT

@@ -49,7 +49,7 @@ import pytest  # noqa: E402
 import yaml  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
-from bot.cli import main  # noqa: E402
+from bot.cli.main import main  # noqa: E402
 
 
 @pytest.fixture

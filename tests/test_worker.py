@@ -11,7 +11,7 @@ from collections import Counter
 from sqlalchemy import func, select
 
 from bot.models import Delivery, PushRun
-from bot.worker import QueuedPush, Worker, daily_push
+from bot.push.worker import QueuedPush, Worker, daily_push
 from emulator import APP_ID, APP_SECRET
 from test_push import REBOT, TEMPLATE, add_subscribers, push_bot  # noqa: F401 (fixture)
 

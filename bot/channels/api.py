@@ -19,7 +19,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from sqlalchemy import update
 
-from bot import leases
+from bot.push import leases
 from bot.config import Config
 from bot.db import Database
 from bot.models import AccessToken, utcnow

@@ -27,11 +27,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot import leases
+from bot.push import leases
 from bot.channels.api import RECIPIENT_ERRORS, ApiError
 from bot.market.quotes import latest_date
 from bot.models import Delivery, PushRun, Subscriber, utcnow
-from bot.push.channels import Channel, Outcome, build_channels
+from bot.push.senders import Sender, Outcome, build_senders
 from bot.push.content import Content, DailyContent
 
 log = logging.getLogger(__name__)
@@ -105,9 +105,9 @@ def requeue(session: Session, run: PushRun, retry_failed: bool, retry_unknown: b
 class DailyPush:
     """Runs (or resumes) the daily summary push of a date for every channel the config enables."""
 
-    def __init__(self, bot, channels: dict[str, Channel] | None = None, sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, bot, channels: dict[str, Sender] | None = None, sleep: Callable[[float], None] = time.sleep):
         self.bot, self.config, self.db = bot, bot.config, bot.db
-        self.channels = channels if channels is not None else build_channels(self.config, self.db)
+        self.channels = channels if channels is not None else build_senders(self.config, self.db)
         self.sleep = sleep
         self.owner = leases.new_owner()
         self.lease_seconds = self.config["push.lease_seconds"]
@@ -334,7 +334,7 @@ class DailyPush:
                 marked.append((channel, body, rows))
         return marked
 
-    def _tasks(self, claimed: list, content: DailyContent) -> list[tuple[Channel, Content, list]]:
+    def _tasks(self, claimed: list, content: DailyContent) -> list[tuple[Sender, Content, list]]:
         """Rows grouped by channel and identical message, cut into API calls of the channel's batch size."""
         groups: dict[tuple[str, int], tuple[Content, list]] = {}
         for row in claimed:
@@ -346,7 +346,7 @@ class DailyPush:
             tasks += [(channel, body, rows[i:i + channel.batch]) for i in range(0, len(rows), channel.batch)]
         return tasks
 
-    def _deliver_counted(self, channel: Channel, content: Content, rows: list) -> list[_Result]:
+    def _deliver_counted(self, channel: Sender, content: Content, rows: list) -> list[_Result]:
         """`_deliver`, counted in the metrics: each recipient a call reached or failed for (not the rows left queued)."""
         results = self._deliver(channel, content, rows)
         for result in results:
@@ -357,7 +357,7 @@ class DailyPush:
                 self.bot.metrics.push(channel.name, False, outcome.code if outcome.code is not None else outcome.status)
         return results
 
-    def _deliver(self, channel: Channel, content: Content, rows: list) -> list[_Result]:
+    def _deliver(self, channel: Sender, content: Content, rows: list) -> list[_Result]:
         """Send one call's worth, retrying transient failures with exponential backoff and jitter."""
         if channel.name in self.stopped:
             return self._all(rows, Outcome("queued", None, f"not sent: {self.stopped[channel.name]}"), 0)
@@ -430,11 +430,11 @@ class DailyPush:
 
 
 def dry_run(bot, day: date | None = None, echo: Callable[[str], None] = print,
-            channels: dict[str, Channel] | None = None) -> int:
+            channels: dict[str, Sender] | None = None) -> int:
     """Print what each recipient would get today, per channel, without sending or writing anything.
     Returns the number of messages that would be sent."""
     config = bot.config
-    channels = channels if channels is not None else build_channels(config, bot.db)
+    channels = channels if channels is not None else build_senders(config, bot.db)
     day = day or bot.clock().date()
     mass = "wechat" in channels and config["push.wechat.mode"] == "mass"
     count = 0

@@ -14,7 +14,8 @@ from typing import Callable, Iterable
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from bot import cron, leases
+from bot import cron
+from bot.push import leases
 from bot.config import Config
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def push_jobs(config: Config) -> list[ScheduledJob]:
 
 
 def run_daily_push(bot) -> None:
-    from bot.worker import daily_push
+    from bot.push.worker import daily_push
 
     report = daily_push(bot).run()  # sent here, or queued for `rebot worker`s (push.delivery)
     log.info("daily push %s: %s %s", report.run_date, report.status, report.counts)
@@ -67,7 +68,7 @@ def run_once(bot, job: ScheduledJob) -> bool:
 
     The daily push is also safe without the lease (one run per date, one ledger row per recipient);
     the lease spares the second process the work and keeps other jobs from overlapping."""
-    from bot.leader import claim_slot, latest_slot
+    from bot.push.leader import claim_slot, latest_slot
 
     grace = timedelta(seconds=bot.config["push.daily.misfire_grace_seconds"])
     slot = latest_slot(job.cron, bot.config.zone, datetime.now(bot.config.zone), grace)

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from bot.cli import Env, pass_env
+from bot.cli.env import Env, pass_env
 
 # What to do about the errors an operator meets here (docs/operations.md has the full table).
 HINTS = {
@@ -46,7 +46,7 @@ def menu():
 
 
 def _checked(env: Env) -> dict:
-    from bot.menu import check_menu, menu_payload
+    from bot.account.menu import check_menu, menu_payload
 
     errors = check_menu(env.config)
     if errors:
@@ -76,7 +76,7 @@ def menu_check(env: Env, show: bool):
 def menu_push(env: Env):
     """Check the menu, then make it the account's menu (/cgi-bin/menu/create)."""
     from bot.channels.api import ApiError
-    from bot.menu import push_menu
+    from bot.account.menu import push_menu
 
     payload = _checked(env)
     client = wechat_client(env)
@@ -92,7 +92,7 @@ def menu_push(env: Env):
 def menu_show(env: Env):
     """Print the menu users see now, as JSON in the shape of wechat.menu.button."""
     from bot.channels.api import ApiError
-    from bot.menu import live_menu
+    from bot.account.menu import live_menu
 
     client = wechat_client(env)
     try:
@@ -103,3 +103,8 @@ def menu_show(env: Env):
         click.echo("no menu is live (set wechat.menu.button, then `rebot menu push`)")
         return
     click.echo(json.dumps(live, ensure_ascii=False, indent=2))
+
+
+def register(group: click.Group) -> None:
+    """Attach menu to the `rebot` group."""
+    group.add_command(menu)

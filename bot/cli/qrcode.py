@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from bot.cli import Env, pass_env, prepare
-from bot.cli_menu import api_failure, wechat_client
-from bot.qrcode import MAX_TEMPORARY_DAYS
+from bot.cli.env import Env, pass_env, prepare
+from bot.cli.menu import api_failure, wechat_client
+from bot.account.qrcode import MAX_TEMPORARY_DAYS
 
 
 @click.group()
@@ -26,7 +26,7 @@ def qrcode():
 def qrcode_create(env: Env, scene: str, days: int | None, output: str | None):
     """Ask WeChat for a QR code with the product as its scene, and save its image."""
     from bot.channels.api import ApiError
-    from bot.qrcode import create_qrcode
+    from bot.account.qrcode import create_qrcode
 
     bot = env.bot
     prepare(bot)
@@ -48,3 +48,8 @@ def qrcode_create(env: Env, scene: str, days: int | None, output: str | None):
     click.echo(f"QR code for {product.name_en} ({product.code}), {lasting}: saved to {path}")
     click.echo(f"  scene: {code.scene}   ticket: {code.ticket}")
     click.echo(f"  a scan subscribes to the daily summary with {product.code} followed")
+
+
+def register(group: click.Group) -> None:
+    """Attach qrcode to the `rebot` group."""
+    group.add_command(qrcode)

@@ -5,47 +5,9 @@ import sys
 
 import click
 
+from bot.cli import admin, ingest, menu, push, qrcode, worker
+from bot.cli.env import Env, pass_env, prepare
 from bot.config import ConfigError, load_config
-
-
-class Env:
-    """The --config option, with the Config and Bot made on first use."""
-
-    def __init__(self, path: str | None):
-        self.path = path
-        self._config = None
-        self._bot = None
-
-    @property
-    def config(self):
-        if self._config is None:
-            try:
-                self._config = load_config(self.path)
-            except ConfigError as err:
-                click.echo(str(err), err=True)
-                sys.exit(2)
-        return self._config
-
-    def close(self) -> None:
-        """Close the database connections (a command may run inside another process, e.g. a test)."""
-        if self._bot is not None:
-            self._bot.db.dispose()
-
-    @property
-    def bot(self):
-        if self._bot is None:
-            from bot.logs import setup_logging
-            from bot.service import Bot
-
-            setup_logging(self.config)
-            self._bot = Bot(self.config)
-            ctx = click.get_current_context(silent=True)
-            if ctx is not None:  # close pooled connections when the command ends (in-process runs too)
-                ctx.find_root().call_on_close(self._bot.db.dispose)
-        return self._bot
-
-
-pass_env = click.make_pass_decorator(Env)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,23 +18,6 @@ def main(ctx: click.Context, config_path: str | None):
     """rebot: the rare-earth market chat bot for WeChat and WeCom."""
     ctx.obj = Env(config_path)
     ctx.call_on_close(ctx.obj.close)
-
-
-def prepare(bot, load_demo: bool = True) -> dict | None:
-    """Bring the schema up to date and, into an empty database, load the demo data."""
-    from sqlalchemy import func, select
-
-    from bot.demo import load_demo as demo
-    from bot.models import Product
-
-    bot.db.ensure_schema()
-    if not load_demo:
-        return None
-    with bot.db.session() as session:
-        if session.scalar(select(func.count()).select_from(Product)):
-            return None
-        counts = demo(session)
-    return counts
 
 
 @main.command()
@@ -135,7 +80,7 @@ def serve(env: Env, host: str | None, port: int | None, no_scheduler: bool):
     click.echo(f"  Admin console: {base}/admin/ (first user: rebot admin add-user NAME --password-stdin)")
     click.echo('  Chat without WeChat: rebot chat "price PrNd"   (or `rebot chat` for a session)')
     if not no_scheduler:
-        from bot.leader import lead
+        from bot.push.leader import lead
         from bot.push.scheduler import build_scheduler
 
         lead(bot, build_scheduler(bot))  # jobs fire here unless another scheduler process leads
@@ -155,18 +100,6 @@ def db_upgrade(env: Env, revision: str):
     """Apply the schema migrations (up to REVISION, default head)."""
     env.bot.db.upgrade(revision)
     click.echo(f"database is at {revision}")
-
-
-@db.command("prune")
-@click.option("--days", type=int, default=2, show_default=True)
-@pass_env
-def db_prune(env: Env, days: int):
-    """Forget processed message ids older than DAYS."""
-    from datetime import timedelta
-
-    from bot.dedup import prune
-
-    click.echo(f"removed {prune(env.bot.db, timedelta(days=days))} old message ids")
 
 
 @main.group()
@@ -204,19 +137,6 @@ def check_config(env: Env, show: bool):
             click.echo(f"  {key}: {value!r}")
 
 
-# The command families attach to `main` (they use Env and prepare from here).
-from bot.cli_admin import admin, subscribers  # noqa: E402
-from bot.cli_ingest import register as register_ingest  # noqa: E402
-from bot.cli_menu import menu  # noqa: E402
-from bot.cli_push import push, scheduler  # noqa: E402
-from bot.cli_qrcode import qrcode  # noqa: E402
-from bot.cli_worker import worker  # noqa: E402
-
-main.add_command(admin)
-main.add_command(subscribers)
-main.add_command(push)
-main.add_command(scheduler)
-register_ingest(main)
-main.add_command(menu)
-main.add_command(qrcode)
-main.add_command(worker)
+# The command families register themselves on `main`: they import Env from bot.cli.env, never this module.
+for family in (admin, ingest, menu, push, qrcode, worker):
+    family.register(main)

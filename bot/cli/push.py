@@ -6,7 +6,7 @@ from datetime import date
 
 import click
 
-from bot.cli import Env, pass_env, prepare
+from bot.cli.env import Env, pass_env, prepare
 
 
 @click.group()
@@ -26,7 +26,7 @@ def daily(env: Env, dry_run: bool, day: str | None, retry_failed: bool, retry_un
     """Send today's summary now (or resume today's run: only what was not sent goes out)."""
     from bot.config import ConfigError
     from bot.push.run import dry_run as show
-    from bot.worker import daily_push
+    from bot.push.worker import daily_push
 
     try:
         when = date.fromisoformat(day) if day else None
@@ -56,7 +56,7 @@ def scheduler(env: Env):
     import signal
     import threading
 
-    from bot.leader import lead
+    from bot.push.leader import lead
     from bot.push.scheduler import build_scheduler
 
     bot = env.bot
@@ -106,3 +106,9 @@ def status(env: Env, day: str | None, limit: int):
     for row in rows:
         code = "" if row.error_code is None else f" {row.error_code}"
         click.echo(f"  {row.status:7} {row.channel}:{row.recipient} (attempts {row.attempts}){code} {row.error_message}")
+
+
+def register(group: click.Group) -> None:
+    """Attach push, scheduler to the `rebot` group."""
+    group.add_command(push)
+    group.add_command(scheduler)

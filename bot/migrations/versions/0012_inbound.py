@@ -4,14 +4,14 @@ Triggers on products, price_quotes and news_items bump market_version.version in
 whoever writes (the ORM, Core, psql, a data migration): the reply cache can never outlive a change.
 callback_signatures: each signed query authorises one body (a captured URL cannot carry another message).
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from bot.cli import Env, pass_env, prepare
+from bot.cli.env import Env, pass_env, prepare
 
 CLI_ACTOR = "cli"
 
@@ -226,3 +226,9 @@ def import_(env: Env, file: Path):
     except subs.SubscriberError as err:
         _fail(f"{file}: {err}")
     click.echo(f"imported {file}: {result.added} added, {result.updated} updated")
+
+
+def register(group: click.Group) -> None:
+    """Attach admin, subscribers to the `rebot` group."""
+    group.add_command(admin)
+    group.add_command(subscribers)

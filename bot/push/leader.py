@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import delete
 
-from bot import leases
+from bot.push import leases
 from bot.cron import trigger as cron_trigger
 from bot.db import Database
 from bot.models import Lease, utcnow

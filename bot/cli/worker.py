@@ -6,7 +6,7 @@ import threading
 
 import click
 
-from bot.cli import Env, pass_env, prepare
+from bot.cli.env import Env, pass_env, prepare
 
 
 @click.command()
@@ -14,7 +14,7 @@ from bot.cli import Env, pass_env, prepare
 @pass_env
 def worker(env: Env, once: bool):
     """Deliver the daily push's ledger rows (with push.delivery: workers); SIGTERM stops after the batch in hand."""
-    from bot.worker import Worker
+    from bot.push.worker import Worker
 
     bot = env.bot
     prepare(bot, load_demo=False)
@@ -27,3 +27,8 @@ def worker(env: Env, once: bool):
     click.echo(f"worker {this.owner} delivering ({env.config['push.workers']} threads)")
     this.run_forever(stop, once=once)
     click.echo(f"worker {this.owner} stopped: {this.claimed} deliveries claimed, {this.sent} sent")
+
+
+def register(group: click.Group) -> None:
+    """Attach worker to the `rebot` group."""
+    group.add_command(worker)

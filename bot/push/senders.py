@@ -1,4 +1,4 @@
-"""Push channels behind one interface: send one Content to recipients, get an Outcome per recipient.
+"""Push senders behind one interface: send one Content to recipients, get an Outcome per recipient.
 
 A channel raises ApiError when a whole call failed (busy, timeout, quota, token, configuration);
 the push run decides about retries. Per-recipient failures come back as Outcomes.
@@ -27,7 +27,7 @@ class Outcome:
 SENT = Outcome("sent")
 
 
-class Channel(Protocol):
+class Sender(Protocol):
     name: str
     batch: int  # recipients per API call
     idempotent: bool  # a repeated call cannot deliver twice (so a timeout may be retried)
@@ -61,7 +61,7 @@ def recipient_outcome(err: ApiError) -> Outcome:
     return Outcome("failed", err.errcode, err.errmsg)
 
 
-class WeChatChannel:
+class WeChatSender:
     """The Official Account: template or customer-service message per follower, or one mass send by tag."""
 
     name = "wechat"
@@ -111,7 +111,7 @@ class WeChatChannel:
                                   self.config["push.wechat.template_url"] or content.url)
 
 
-class WeComChannel:
+class WeComSender:
     """WeCom app messages: one call for up to 1000 members with the same text, duplicate-checked."""
 
     name = "wecom"
@@ -144,7 +144,7 @@ class WeComChannel:
                 else SENT for r in recipients}
 
 
-class RobotChannel:
+class RobotSender:
     """WeCom group robots (`robots:` in config): the summary as one markdown post per robot."""
 
     name = "wecom_robot"
@@ -165,16 +165,16 @@ class RobotChannel:
         return {name: SENT}
 
 
-def build_channels(config: Config, db: Database, workers: int | None = None) -> dict[str, Channel]:
+def build_senders(config: Config, db: Database, workers: int | None = None) -> dict[str, Sender]:
     """The channels the configuration enables: wechat (app id + secret), wecom (corp id + secret), robots."""
     pool = (workers or config["push.workers"]) + 2
-    channels: dict[str, Channel] = {}
+    channels: dict[str, Sender] = {}
     if config["wechat.app_id"] and config["wechat.app_secret"]:
-        channels["wechat"] = WeChatChannel(config, WeChatClient(config, db, Http(config["http.timeout_seconds"], pool)))
+        channels["wechat"] = WeChatSender(config, WeChatClient(config, db, Http(config["http.timeout_seconds"], pool)))
     if config["wecom.corp_id"] and config["wecom.secret"]:
-        channels["wecom"] = WeComChannel(config, WeComClient(config, db, Http(config["http.timeout_seconds"], pool)))
+        channels["wecom"] = WeComSender(config, WeComClient(config, db, Http(config["http.timeout_seconds"], pool)))
     if config["robots"]:
-        channels["wecom_robot"] = RobotChannel(config, Http(config["http.timeout_seconds"], pool))
+        channels["wecom_robot"] = RobotSender(config, Http(config["http.timeout_seconds"], pool))
     if db.redis is not None:  # one rate per API account over every push worker
         for name in ("wechat", "wecom"):
             if name in channels:
