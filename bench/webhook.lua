@@ -1,26 +1,28 @@
--- wrk script: signed `price PrNd` text messages to /wechat, a fresh MsgId on every request.
--- args: path (with the signed query), content, round (a number: each round's MsgIds differ).
-local counter = 0
-local thread_id = 0
-local threads = {}
+-- wrk script: signed callbacks from a file, one "path<TAB>body" line each (path with its signed query).
+-- Every line is signed afresh (its own timestamp, nonce and MsgId), as WeChat signs every delivery.
+-- Each thread takes every n-th line (args: file, number of threads), so no message is sent twice.
+local threads = 0
 
 function setup(thread)
-  thread:set("id", thread_id)
-  thread_id = thread_id + 1
+  thread:set("thread_index", threads)
+  threads = threads + 1
 end
 
 function init(args)
-  path = args[1]
-  content = args[2] or "price PrNd"
-  round = tonumber(args[3] or "0")
+  local n, i = tonumber(args[2]), 0
+  lines = {}
+  for line in io.lines(args[1]) do
+    if i % n == thread_index then
+      lines[#lines + 1] = line
+    end
+    i = i + 1
+  end
+  counter = 0
 end
 
 function request()
   counter = counter + 1
-  local msg_id = string.format("%d%d%09d", round + 1, id + 1, counter)
-  local body = "<xml><ToUserName><![CDATA[gh_bench]]></ToUserName>"
-    .. "<FromUserName><![CDATA[o_bench_" .. (counter % 500) .. "]]></FromUserName>"
-    .. "<CreateTime>1700000000</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-    .. "<Content><![CDATA[" .. content .. "]]></Content><MsgId>" .. msg_id .. "</MsgId></xml>"
-  return wrk.format("POST", path, {["Content-Type"] = "text/xml"}, body)
+  local line = lines[(counter - 1) % #lines + 1]
+  local tab = string.find(line, "\t", 1, true)
+  return wrk.format("POST", string.sub(line, 1, tab - 1), {["Content-Type"] = "text/xml"}, string.sub(line, tab + 1))
 end

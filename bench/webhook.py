@@ -1,10 +1,12 @@
-"""Webhook throughput: rebot beside a Flask + wechatpy baseline and WeRoBot, plain and safe mode.
+"""Webhook throughput: rebot beside two peers doing the same job, plain and safe mode.
 
-Each server runs under gunicorn with 2 sync workers on loopback; wrk sends signed `price PrNd` text
-messages with a fresh MsgId each (safe mode: encrypted the way WeChat does, by wechatpy). rebot answers
-from its SQLite database with de-duplication on. WeRoBot is installed by this script only, into
-bench/.venv-werobot. The servers run side by side and are measured in interleaved rounds (wrk on each
-in turn), so the machine's drift in speed falls on all of them alike.
+The peers, a Flask + wechatpy bot and a WeRoBot bot, resolve the product in a SQLite file of the demo
+data, read its last two quotes and render a Jinja2 template (bench/peer_app.py); rebot answers from its
+own SQLite file with every guarantee on (de-duplication, one signature per message). Each server runs under
+gunicorn with 2 sync workers on loopback; wrk sends `price PrNd` text messages, each signed afresh with
+its own timestamp, nonce and MsgId (safe mode: encrypted the way WeChat does, by wechatpy). WeRoBot is
+installed by this script only, into bench/.venv-werobot. The servers run side by side and are measured
+in interleaved rounds (wrk on each in turn), so the machine's drift in speed falls on all of them alike.
 Usage: python bench/webhook.py [--seconds 15] [--connections 16] [--rounds 3]
 """
 from __future__ import annotations
@@ -107,7 +109,8 @@ def werobot_gunicorn() -> Path | None:
         return gunicorn
     try:
         subprocess.run([sys.executable, "-m", "venv", str(WEROBOT_VENV)], check=True)
-        subprocess.run([WEROBOT_VENV / "bin" / "pip", "install", "-q", "werobot==1.13.1", "gunicorn"], check=True)
+        subprocess.run([WEROBOT_VENV / "bin" / "pip", "install", "-q", "werobot==1.13.1", "gunicorn", "jinja2",
+                        "cryptography"], check=True)
     except subprocess.CalledProcessError:
         print("WeRoBot: could not install it (pip install werobot failed); skipped", file=sys.stderr)
         return None
@@ -119,17 +122,21 @@ def signed_query(timestamp: str, nonce: str) -> str:
     return f"signature={signature}&timestamp={timestamp}&nonce={nonce}"
 
 
-def safe_messages(path: Path, count: int, first_id: int) -> None:
-    """`count` encrypted messages, one 'path<TAB>body' line each, as WeChat sends them in safe mode."""
+def write_messages(path: Path, count: int, first_id: int, safe: bool) -> None:
+    """`count` callbacks, one 'path<TAB>body' line each, signed one by one as WeChat does (safe mode:
+    encrypted too). A signature authorises one message: a request that reused one would be refused."""
     from wechatpy.crypto import WeChatCrypto
 
     crypto = WeChatCrypto(TOKEN, AES_KEY, APP_ID)
     timestamp = str(int(time.time()))
     with path.open("w") as out:
         for i in range(count):
-            nonce = f"n{i}"
-            envelope = crypto.encrypt_message(MESSAGE.format(user=i % 500, time=timestamp, msg_id=first_id + i),
-                                              nonce, timestamp)
+            nonce = f"{first_id + i}"
+            message = MESSAGE.format(user=i % 500, time=timestamp, msg_id=first_id + i)
+            if not safe:
+                out.write(f"/wechat?{signed_query(timestamp, nonce)}\t{message}\n")
+                continue
+            envelope = crypto.encrypt_message(message, nonce, timestamp)
             encrypted = re.search(r"<Encrypt><!\[CDATA\[(.*?)\]\]></Encrypt>", envelope).group(1)
             msg_signature = re.search(r"<MsgSignature><!\[CDATA\[(.*?)\]\]>", envelope).group(1)
             body = f"<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
@@ -149,14 +156,11 @@ def start(server: Server, check_file: Path) -> None:
             break
         except requests.RequestException:
             time.sleep(0.1)
+    path, body = check_file.read_text().split("\n")[0 if server.mode == "plain" else 1].split("\t")
+    check = requests.post(base + path, data=body.encode(), timeout=10)
     if server.mode == "plain":
-        timestamp = str(int(time.time()))
-        body = MESSAGE.format(user="check", time=timestamp, msg_id=1).encode()
-        check = requests.post(f"{base}/wechat?{signed_query(timestamp, 'benchnonce')}", data=body, timeout=10)
         assert "449,000" in check.text, f"{server.name}: {check.status_code} {check.text[:300]}"
     else:
-        path, body = check_file.read_text().split("\n", 1)[0].split("\t")
-        check = requests.post(base + path, data=body.encode(), timeout=10)
         assert check.status_code == 200 and "<Encrypt>" in check.text, f"{server.name}: {check.text[:300]}"
 
 
@@ -166,13 +170,9 @@ def milliseconds(text: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def run_round(server: Server, number: int, seconds: int, connections: int, safe_file: Path) -> Round:
-    """One wrk run of `seconds` against `server`; round `number`'s messages are new to it."""
-    if server.mode == "plain":
-        path = f"/wechat?{signed_query(str(int(time.time())), 'benchnonce')}"
-        script = [str(ROOT / "bench/webhook.lua"), server.base, "--", path, "price PrNd", str(number)]
-    else:
-        script = [str(ROOT / "bench/webhook_safe.lua"), server.base, "--", str(safe_file), "2"]
+def run_round(server: Server, seconds: int, connections: int, messages: Path) -> Round:
+    """One wrk run of `seconds` against `server` with the callbacks of `messages` (new to it)."""
+    script = [str(ROOT / "bench/webhook.lua"), server.base, "--", str(messages), "2"]
     before = cpu_ticks(server.process.pid)
     out = subprocess.run(["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s", *script],
                          check=True, capture_output=True, text=True).stdout
@@ -195,11 +195,15 @@ def measure(seconds: int = 15, connections: int = 16, rounds: int = 3) -> list[R
         base_env = {k: v for k, v in os.environ.items() if not k.startswith(("REBOT_", "BENCH_"))}
         base_env.update(PYTHONPATH=str(ROOT), BENCH_TOKEN=TOKEN, BENCH_APP_ID=APP_ID)
         messages_per_round = 8000 * each  # more than a server answers in a round: no message is sent twice
-        safe_files = [tmp / f"safe-{n}.txt" for n in range(rounds)]
-        for n, path in enumerate(safe_files):
-            safe_messages(path, messages_per_round, 9_000_000_000 + n * messages_per_round)
+        files = {}
+        for mode in ("plain", "safe"):
+            for n in range(rounds):
+                files[mode, n] = tmp / f"{mode}-{n}.txt"
+                write_messages(files[mode, n], messages_per_round, 10_000_000_000 * (n + 1), mode == "safe")
         check_file = tmp / "check.txt"
-        safe_messages(check_file, 1, 8_000_000_000)
+        write_messages(tmp / "check-plain.txt", 1, 1, False)
+        write_messages(tmp / "check-safe.txt", 1, 2, True)
+        check_file.write_text((tmp / "check-plain.txt").read_text() + (tmp / "check-safe.txt").read_text())
 
         def rebot_env(name: str, safe: bool) -> dict:
             db = tmp / f"{name}.db"  # a database of its own: every MsgId is new to it
@@ -210,24 +214,25 @@ def measure(seconds: int = 15, connections: int = 16, rounds: int = 3) -> list[R
             subprocess.run([BIN / "rebot", "demo", "load"], env=env, check=True, capture_output=True)
             return env
 
-        gunicorn = str(BIN / "gunicorn")
-        servers = [Server("baseline", "plain", [gunicorn, "bench.baseline_app:create_app()"], base_env),
-                   Server("rebot", "plain", [gunicorn, "bot:create_app()"], rebot_env("plain", False))]
-        werobot = werobot_gunicorn()
-        if werobot:
-            servers.append(Server("WeRoBot", "plain", [str(werobot), "bench.werobot_app:app"], base_env))
-        servers += [Server("baseline", "safe", [gunicorn, "bench.baseline_app:create_app()"],
-                           {**base_env, "BENCH_AES_KEY": AES_KEY}),
-                    Server("rebot", "safe", [gunicorn, "bot:create_app()"], rebot_env("safe", True))]
+        peers_db = rebot_env("peers", False)["REBOT_DATABASE_URL"].removeprefix("sqlite:///")
+        peer_env = {**base_env, "BENCH_DATABASE": peers_db}
+        gunicorn, werobot = str(BIN / "gunicorn"), werobot_gunicorn()
+        servers = []
+        for mode in ("plain", "safe"):
+            env = {**peer_env, "BENCH_AES_KEY": AES_KEY} if mode == "safe" else peer_env
+            servers.append(Server("Flask + wechatpy", mode, [gunicorn, "bench.wechatpy_app:create_app()"], env))
+            if werobot:
+                servers.append(Server("WeRoBot", mode, [str(werobot), "bench.werobot_app:app"], env))
+            servers.append(Server("rebot", mode, [gunicorn, "bot:create_app()"], rebot_env(mode, mode == "safe")))
         try:
             for server in servers:
                 start(server, check_file)
             for number in range(rounds):
                 for server in servers:
-                    server.rounds.append(run_round(server, number, each, connections, safe_files[number]))
-                    if server.mode == "safe" and server.rounds[-1].requests > messages_per_round:
-                        print(f"{server.name} (safe): more requests than messages in a round; some were repeats",
-                              file=sys.stderr)
+                    server.rounds.append(run_round(server, each, connections, files[server.mode, number]))
+                    if server.rounds[-1].requests > messages_per_round:
+                        print(f"{server.name} ({server.mode}): more requests than messages in a round; some were "
+                              "repeats", file=sys.stderr)
         finally:
             for server in servers:
                 if server.process is not None:
@@ -238,17 +243,20 @@ def measure(seconds: int = 15, connections: int = 16, rounds: int = 3) -> list[R
 
 def table(results: list[Result]) -> str:
     by = {(r.name, r.mode): r for r in results}
-    rebot = by[("rebot", "plain")]
-    lines = ["| server | mode | req/s | each round | p50 | p99 | non-2xx | server CPU µs/req | rebot (same mode) ÷ this |",
+    lines = ["| server | mode | req/s | each round | p50 | p99 | non-2xx | server CPU µs/req | rebot ÷ this (same mode) |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        mine = by.get(("rebot", r.mode), rebot)
+        mine = by[("rebot", r.mode)]
         ratio = "" if r.name == "rebot" else f"{mine.rps / r.rps:.2f}×"
         rounds = " · ".join(f"{x:.0f}" for x in r.per_round)
         lines.append(f"| {r.name} | {r.mode} | {r.rps:.0f} | {rounds} | {r.p50} | {r.p99} | {r.errors} | {r.cpu_us:.0f} "
                      f"| {ratio} |")
-    if ("baseline", "plain") in by and ("rebot", "safe") in by:
-        lines.append(f"\nrebot safe mode ÷ baseline plain: {by[('rebot', 'safe')].rps / by[('baseline', 'plain')].rps:.2f}×")
+    for mode in ("plain", "safe"):
+        peers = [r for r in results if r.mode == mode and r.name != "rebot"]
+        if peers:
+            fastest = max(peers, key=lambda r: r.rps)
+            lines.append(f"\nrebot ÷ the faster peer, {mode} mode ({fastest.name}): "
+                         f"{by[('rebot', mode)].rps / fastest.rps:.2f}×")
     return "\n".join(lines)
 
 

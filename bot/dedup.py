@@ -1,195 +1,188 @@
-"""Handle each inbound message once: WeChat's retries get the first attempt's reply."""
+"""Handle each inbound message once: WeChat's retries get the first attempt's reply.
+
+One interface (`Store`), one implementation per backend: `SqlStore` (the database, the default) and
+`bot.redis_store.RedisStore` (with `redis_url`). A message is known by its key (`message_key`: channel,
+sender and MsgId; events: channel, sender, CreateTime and Event). The first attempt claims the key before
+the work starts, so a retry arriving on any worker while it runs waits for its reply instead of running the
+command again; a retry after it gets the stored reply. The same call checks the callback's signature
+(`Seal`): a signed query authorises one body, so a captured URL cannot carry another message.
+Records are pruned after `dedup.retention_hours` by the scheduled job `dedup.prune`.
+"""
 from __future__ import annotations
 
-import atexit
+import hashlib
 import logging
-import os
-import threading
 import time
-import weakref
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Protocol
 
-from sqlalchemy import bindparam, delete, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy import DateTime, bindparam, delete, select, text, update
 
 from bot.db import Database
-from bot.models import ProcessedMessage, utcnow
+from bot.models import CallbackSignature, ProcessedMessage, utcnow
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.05
-_messages = ProcessedMessage.__table__
-# Built once: these run on every message.
-_INSERT = _messages.insert()
-_FINISH = _messages.update().where(_messages.c.key == bindparam("k")).values(state="done", reply=bindparam("reply"))
-_FORGET = _messages.delete().where(_messages.c.key == bindparam("k"))
-_READ = select(_messages.c.state, _messages.c.reply).where(_messages.c.key == bindparam("k"))
 
 
-def answer_once(db: Database, key: str, produce: Callable[[Session], str], wait_seconds: float,
-                on_claim: Callable[[bool], None] | None = None) -> str | None:
-    """Run `produce` once per `key` and keep its result; a repeat returns that result.
-
-    The claim is committed before the work starts, so a retry arriving on any worker while the first
-    attempt still runs waits for its result (up to `wait_seconds`) instead of running it again; None
-    means the first attempt has not finished yet. The result is stored right after the work commits
-    (in Redis when `redis_url` is set, else in `db.messages`); work that fails gives the key up again.
-    `on_claim(True)` is told that this attempt has the key, `on_claim(False)` that it is a repeat.
-    """
-    def work() -> str:
-        with db.session() as session:
-            return produce(session)
-
-    if db.redis is not None:
-        return db.redis.answer_once(key, work, wait_seconds, on_claim)
-    try:
-        with db.write_turn(), db.messages.begin() as conn:
-            conn.execute(_INSERT, {"key": key, "state": "running", "created_at": utcnow()})
-    except IntegrityError:
-        if on_claim is not None:
-            on_claim(False)
-        return _wait_for(db, key, wait_seconds)
-    if on_claim is not None:
-        on_claim(True)
-    try:
-        result = work()
-    except BaseException:
-        with db.write_turn(), db.messages.begin() as conn:
-            conn.execute(_FORGET, {"k": key})
-        raise
-    with db.write_turn(), db.messages.begin() as conn:
-        conn.execute(_FINISH, {"k": key, "reply": result})
-    return result
+def message_key(channel: str, fields: dict[str, str]) -> str:
+    """The one key of an inbound message: channel, sender and MsgId (events: CreateTime and Event)."""
+    sender = fields.get("FromUserName", "")
+    if fields.get("MsgId"):
+        return f"{channel}:{sender}:{fields['MsgId']}"
+    return f"{channel}:{sender}:{fields.get('CreateTime', '')}:{fields.get('Event', '')}"
 
 
-_KEEP = ("INSERT INTO processed_messages (key, state, reply, created_at) VALUES (?, 'done', ?, ?) "
-         "ON CONFLICT (key) DO NOTHING")
-_LOOKUP = "SELECT state, reply FROM processed_messages WHERE key = ?"
-FLUSH_SECONDS = 0.25
+@dataclass(frozen=True)
+class Seal:
+    """The signed query of a callback (timestamp, nonce, signature) and a digest of the body it came with."""
+
+    signature: str
+    body_sha256: str
+
+    @classmethod
+    def of(cls, timestamp: str, nonce: str, signature: str, body: bytes) -> "Seal":
+        return cls(f"{timestamp}:{nonce}:{signature}"[:200], hashlib.sha256(body).hexdigest())
 
 
-class Records:
-    """The answers of the chat's quick path (replies from the cache, made without side effects), kept once
-    per message key: a retry gets the first answer.
-
-    Such an answer needs no record before it goes out: WeChat repeats a message only after 5 seconds
-    without one. So the records wait here and a writer thread inserts them every FLUSH_SECONDS, in one
-    transaction (a commit per message cost a fifth of the webhook's CPU). A retry finds the record in
-    this process's memory or in the database; only a repeat reaching another process within
-    FLUSH_SECONDS would be answered again, from the same cache. With Redis (`redis_url`) each record is
-    one SET NX at once, as before."""
-
-    def __init__(self, db: Database, flush_seconds: float = FLUSH_SECONDS):
-        self.db, self.flush_seconds = db, flush_seconds
-        self._pending: dict[str, tuple[str, datetime]] = {}  # key -> (answer, when), not written yet
-        self._writing: dict[str, tuple[str, datetime]] = {}  # the group being written: still found here
-        self._lock = threading.Lock()  # guards the two dicts and the writer
-        self._flushing = threading.Lock()  # one group at a time
-        self._writer_pid: int | None = None  # the process whose writer thread runs: a forked worker starts its own
-        db.before_dispose(self.flush)
-        atexit.register(_flush_at_exit, weakref.ref(self))  # a worker that stops writes what it holds
-
-    def keep(self, key: str, result: str, wait_seconds: float,
-             also: Callable[[Any], None] | None = None) -> str | None:
-        """Keep `result` as the answer to `key` unless there is one already.
-
-        Returns the answer that stands: `result`, or the one an earlier attempt keeps (None while that
-        attempt still runs). Only when `result` is kept, `also(cursor)` runs on the main database and commits.
-        Plain DB-API on this thread's own connections (`db.own()`): one lookup by primary key."""
-        db = self.db
-        main, messages = db.own()
-
-        def first() -> None:
-            also(main.cursor())
-            main.commit()
-
-        if db.redis is not None:
-            return db.redis.record_once(key, result, wait_seconds, first if also else None)
-        earlier = self._held(key)
-        if earlier is None:
-            cursor = messages.cursor()
-            cursor.execute(db.sql(_LOOKUP), (key,))
-            row = cursor.fetchone()
-            messages.rollback()  # ends the read's transaction where the driver opened one (PostgreSQL)
-            if row is not None:
-                return row[1] if row[0] == "done" else _wait_for(db, key, wait_seconds)
-            mine = (result, utcnow())
-            with self._lock:
-                earlier = self._pending.setdefault(key, mine)
-                self._start_writer()
-            if earlier is mine:
-                if also is not None:
-                    first()
-                return result
-        return earlier[0]
-
-    def flush(self) -> None:
-        """Write the records kept so far, in one transaction. One that cannot be written stays for the next try."""
-        with self._flushing:
-            with self._lock:
-                group = self._writing = self._pending
-                self._pending = {}
-            if not group:
-                return
-            try:
-                rows = [(key, answer, self.db.timestamp(when)) for key, (answer, when) in group.items()]
-                with self.db.write_turn():
-                    conn = self.db.messages.raw_connection()
-                    try:
-                        conn.cursor().executemany(self.db.sql(_KEEP), rows)
-                        conn.commit()
-                    finally:
-                        conn.close()
-            except Exception as exc:
-                log.warning("could not write %d message records (kept for the next try): %s", len(group),
-                            type(exc).__name__)
-                with self._lock:
-                    self._pending = {**group, **self._pending}
-            finally:
-                with self._lock:
-                    self._writing = {}
-
-    def _held(self, key: str) -> tuple[str, datetime] | None:
-        with self._lock:
-            return self._pending.get(key) or self._writing.get(key)
-
-    def _start_writer(self) -> None:
-        """Under the lock: a writer thread for this process unless one runs."""
-        if self._writer_pid != os.getpid():
-            self._writer_pid = os.getpid()
-            threading.Thread(target=self._write, name="message-records", daemon=True).start()
-
-    def _write(self) -> None:
-        """Flush every FLUSH_SECONDS while there is something to write; then end (the next record starts another)."""
-        while True:
-            time.sleep(self.flush_seconds)
-            self.flush()
-            with self._lock:
-                if not self._pending:
-                    self._writer_pid = None
-                    return
+class Replayed(Exception):
+    """The signed query was used before with another body."""
 
 
-def _flush_at_exit(records: weakref.ref) -> None:
-    if (alive := records()) is not None:
-        alive.flush()
+class Store(Protocol):
+    """Where message keys, their replies and used signatures are kept."""
+
+    def begin(self, key: str, seal: Seal) -> bool:
+        """Claim `key` for this attempt: True when it is the first, False for a repeat.
+        Raises Replayed when `seal`'s signature came before with another body."""
+
+    def record(self, key: str, seal: Seal, reply: str) -> tuple[bool, str | None]:
+        """`begin` and `finish` at once, for a reply made without effects (from the reply cache): keep `reply`
+        unless an attempt came first. (True, reply) when kept; else (False, the first attempt's reply or None
+        while it runs). Raises Replayed like `begin`."""
+
+    def finish(self, key: str, reply: str) -> None:
+        """Store the first attempt's reply (the passive reply body; "" for `success`)."""
+
+    def give_up(self, key: str) -> None:
+        """Forget the claim of a failed attempt, so that WeChat's retry runs it again."""
+
+    def reply(self, key: str) -> str | None:
+        """The stored reply, or None while the first attempt runs (or when the key is unknown)."""
+
+    def prune(self, messages_before: datetime, signatures_before: datetime) -> int:
+        """Forget older records; how many."""
 
 
-def _wait_for(db: Database, key: str, wait_seconds: float) -> str | None:
+def wait_for_reply(store: Store, key: str, wait_seconds: float) -> str | None:
+    """The reply of the first attempt, polled for up to `wait_seconds`; None if it is not ready by then."""
     deadline = time.monotonic() + wait_seconds
     while True:
-        with db.messages.connect() as conn:
-            row = conn.execute(_READ, {"k": key}).first()
-        if row is not None and row.state == "done":
-            return row.reply
-        if time.monotonic() >= deadline:
-            return None
+        reply = store.reply(key)
+        if reply is not None or time.monotonic() >= deadline:
+            return reply
         time.sleep(POLL_SECONDS)
 
 
-def prune(db: Database, older_than: timedelta = timedelta(days=2)) -> int:
-    """Forget message keys older than `older_than` (WeChat retries within seconds)."""
-    with db.messages.begin() as conn:
-        result = conn.execute(delete(ProcessedMessage).where(ProcessedMessage.created_at < utcnow() - older_than))
-        return result.rowcount or 0
+_messages, _signatures = ProcessedMessage.__table__, CallbackSignature.__table__
+# Both SQLite and PostgreSQL: a conflict leaves the first row and counts 0 rows.
+_CLAIM = text("INSERT INTO processed_messages (key, state, created_at) VALUES (:key, 'running', :now) "
+              "ON CONFLICT (key) DO NOTHING").bindparams(bindparam("now", type_=DateTime()))
+_SEAL = text("INSERT INTO callback_signatures (signature, body_sha256, created_at) VALUES (:signature, :digest, :now) "
+             "ON CONFLICT (signature) DO NOTHING").bindparams(bindparam("now", type_=DateTime()))
+_SEAL_RAW = ("INSERT INTO callback_signatures (signature, body_sha256, created_at) VALUES (?, ?, ?) "
+             "ON CONFLICT (signature) DO NOTHING")
+_SEALED_RAW = "SELECT body_sha256 FROM callback_signatures WHERE signature = ?"
+_RECORD_RAW = ("INSERT INTO processed_messages (key, state, reply, created_at) VALUES (?, 'done', ?, ?) "
+               "ON CONFLICT (key) DO NOTHING")
+_READ_RAW = "SELECT state, reply FROM processed_messages WHERE key = ?"
+_SEALED = select(_signatures.c.body_sha256).where(_signatures.c.signature == bindparam("signature"))
+_FINISH = update(_messages).where(_messages.c.key == bindparam("k")).values(state="done", reply=bindparam("reply"))
+_GIVE_UP = delete(_messages).where(_messages.c.key == bindparam("k"))
+_READ = select(_messages.c.state, _messages.c.reply).where(_messages.c.key == bindparam("k"))
+
+
+class SqlStore:
+    """The records in the database (`processed_messages`, `callback_signatures`), through the pool."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def begin(self, key: str, seal: Seal) -> bool:
+        now = utcnow()
+        with self.db.writing() as conn:
+            self._check(conn, seal, now)
+            return conn.execute(_CLAIM, {"key": key, "now": now}).rowcount == 1
+
+    def record(self, key: str, seal: Seal, reply: str) -> tuple[bool, str | None]:
+        # Plain DB-API on a pooled connection: this runs for most messages, and SQLAlchemy's Core cost about
+        # as much as the statements themselves (in-process profile of the webhook, README "Benchmarks").
+        db, now = self.db, self.db.timestamp(utcnow())
+        with db.writing_raw() as conn:
+            cursor = conn.cursor()
+            cursor.execute(db.sql(_SEAL_RAW), (seal.signature, seal.body_sha256, now))
+            if cursor.rowcount != 1:
+                cursor.execute(db.sql(_SEALED_RAW), (seal.signature,))
+                if cursor.fetchone()[0] != seal.body_sha256:
+                    conn.rollback()
+                    raise Replayed
+            cursor.execute(db.sql(_RECORD_RAW), (key, reply, now))
+            if cursor.rowcount == 1:
+                conn.commit()
+                return True, reply
+            cursor.execute(db.sql(_READ_RAW), (key,))
+            row = cursor.fetchone()
+            conn.commit()
+        return False, row[1] if row is not None and row[0] == "done" else None
+
+    @staticmethod
+    def _check(conn, seal: Seal, now: datetime) -> None:
+        new = conn.execute(_SEAL, {"signature": seal.signature, "digest": seal.body_sha256, "now": now}).rowcount
+        if not new and conn.execute(_SEALED, {"signature": seal.signature}).scalar() != seal.body_sha256:
+            raise Replayed
+
+    def finish(self, key: str, reply: str) -> None:
+        with self.db.writing() as conn:
+            conn.execute(_FINISH, {"k": key, "reply": reply})
+
+    def give_up(self, key: str) -> None:
+        with self.db.writing() as conn:
+            conn.execute(_GIVE_UP, {"k": key})
+
+    def reply(self, key: str) -> str | None:
+        with self.db.engine.connect() as conn:
+            row = conn.execute(_READ, {"k": key}).first()
+        return row.reply if row is not None and row.state == "done" else None
+
+    def prune(self, messages_before: datetime, signatures_before: datetime) -> int:
+        with self.db.writing() as conn:
+            removed = conn.execute(delete(_messages).where(_messages.c.created_at < messages_before)).rowcount
+            removed += conn.execute(delete(_signatures).where(_signatures.c.created_at < signatures_before)).rowcount
+        return removed or 0
+
+
+def store_for(db: Database, config) -> Store:
+    """Redis when `redis_url` is set (shared by every process, faster), else the database."""
+    if db.redis is not None:
+        from bot.redis_store import RedisStore
+
+        return RedisStore(db.redis, keep_seconds=int(config["dedup.retention_hours"] * 3600),
+                          signature_seconds=2 * config["wechat.max_clock_skew"])
+    return SqlStore(db)
+
+
+def prune(bot) -> int:
+    """Forget message records older than `dedup.retention_hours` and signatures past the clock-skew window."""
+    now = utcnow()
+    removed = SqlStore(bot.db).prune(now - timedelta(hours=bot.config["dedup.retention_hours"]),
+                                     now - timedelta(seconds=2 * bot.config["wechat.max_clock_skew"]))
+    log.info("dedup: pruned %d old message records and signatures", removed)
+    return removed
+
+
+def dedup_jobs(config) -> list:
+    """The scheduled job that prunes the records (Redis keys expire by themselves)."""
+    from bot.push.scheduler import ScheduledJob
+
+    return [ScheduledJob("dedup.prune", "17 * * * *", prune, lease_seconds=600)]

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from itertools import chain
 
-from sqlalchemy import (JSON, Date, DateTime, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, event,
-                        false, text, update)
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+from sqlalchemy import (JSON, Date, DateTime, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, false,
+                        text)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 def utcnow() -> datetime:
@@ -82,6 +81,17 @@ class Subscriber(Base):
     language: Mapped[str] = mapped_column(String(2))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class CallbackSignature(Base):
+    """A callback's signed query (timestamp, nonce, signature) and the body it came with: one body per
+    signature, remembered for the clock-skew window (bot.dedup)."""
+
+    __tablename__ = "callback_signatures"
+
+    signature: Mapped[str] = mapped_column(String(200), primary_key=True)
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class ProcessedMessage(Base):
@@ -164,32 +174,14 @@ class PendingAction(Base):
 
 
 class MarketVersion(Base):
-    """One row counting changes to products, quotes and news: replies built from them are cached per version."""
+    """One row counting changes to products, quotes and news: replies built from them are cached per version.
+
+    Moved by the database itself (triggers of migration 0012), whoever writes: ORM, Core, psql, migrations."""
 
     __tablename__ = "market_version"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     version: Mapped[int] = mapped_column(default=0)
-
-
-MARKET_MODELS = (Product, PriceQuote, NewsItem)
-_MARKET_TABLES = {model.__tablename__ for model in MARKET_MODELS}
-_BUMP = update(MarketVersion).where(MarketVersion.id == 1).values(version=MarketVersion.version + 1)
-
-
-@event.listens_for(Session, "before_flush")
-def _bump_on_flush(session: Session, _context, _instances) -> None:
-    """Any ORM change to market data moves the version, in the same transaction."""
-    if any(isinstance(obj, MARKET_MODELS) for obj in chain(session.new, session.dirty, session.deleted)):
-        session.connection().execute(_BUMP)
-
-
-@event.listens_for(Session, "do_orm_execute")
-def _bump_on_bulk(state) -> None:
-    """So does an INSERT/UPDATE/DELETE statement run through a session on a market table."""
-    writes = state.is_insert or state.is_update or state.is_delete
-    if writes and getattr(state.statement.table, "name", None) in _MARKET_TABLES:
-        state.session.connection().execute(_BUMP)
 
 
 class Lease(Base):

@@ -1,7 +1,8 @@
 """Redis (optional, `redis_url`): what every process shares on the hot paths, faster than the database.
 
 - access tokens and the lock that lets one process refresh them (bot.channels.api.TokenStore);
-- inbound message de-duplication: the claim `SET NX` with an expiry, the reply stored with it (bot.dedup);
+- inbound message de-duplication (`RedisStore`, bot.dedup's Store): claim, reply and signature keys expiring
+  by themselves;
 - rate counters per API account, so several push workers together keep to the account's rate.
 
 Without `redis_url` the database does the first two jobs and each process keeps its own rate.
@@ -11,18 +12,25 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Any, Callable
 
 import redis
 
-KEEP_SECONDS = 2 * 24 * 3600  # how long a message's reply is kept (WeChat retries within seconds)
 RUNNING_SECONDS = 300  # a first attempt that died this long ago no longer blocks its retries
-POLL_SECONDS = 0.05
 DONE = "done:"
 
 _LOCK = ("local v = redis.call('get', KEYS[1]) if v == false or v == ARGV[1] then "
          "redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end return 0")
 _UNLOCK = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+# KEYS: the signature, the message; ARGV: body digest, its expiry, the claim's expiry.
+# -1: the signature came with another body; 1: the first attempt; 0: a repeat.
+_BEGIN = ("if not redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) "
+          "and redis.call('get', KEYS[1]) ~= ARGV[1] then return -1 end "
+          "if redis.call('set', KEYS[2], 'running', 'NX', 'EX', ARGV[3]) then return 1 end return 0")
+# The same, keeping the reply (ARGV[4], with its expiry ARGV[3]) at once: 1 kept, else the stored value.
+_RECORD = ("if not redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) "
+           "and redis.call('get', KEYS[1]) ~= ARGV[1] then return -1 end "
+           "if redis.call('set', KEYS[2], ARGV[4], 'NX', 'EX', ARGV[3]) then return 1 end "
+           "return redis.call('get', KEYS[2])")
 _INVALIDATE = ("if redis.call('hget', KEYS[1], 'token') == ARGV[1] then "
                "return redis.call('hset', KEYS[1], 'expires_at', ARGV[2]) end return 0")
 
@@ -37,6 +45,8 @@ class Shared:
         self._lock = self.client.register_script(_LOCK)
         self._unlock = self.client.register_script(_UNLOCK)
         self._invalidate = self.client.register_script(_INVALIDATE)
+        self.begin_script = self.client.register_script(_BEGIN)
+        self.record_script = self.client.register_script(_RECORD)
 
     def key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -73,47 +83,6 @@ class Shared:
         """Mark `token` refused (unless another process has replaced it already)."""
         self._invalidate(keys=[self.key("token", name)], args=[token, expired.isoformat()])
 
-    # ----- inbound message de-duplication -------------------------------------------------------------
-    def record_once(self, key: str, result: str, wait_seconds: float, also: Callable[[], None] | None) -> str | None:
-        """`result` as the answer to `key` unless one is stored; see bot.dedup.Records.keep."""
-        if self.client.set(self.key("msg", key), DONE + result, nx=True, ex=KEEP_SECONDS):
-            if also is not None:
-                also()
-            return result
-        return self._wait_for(key, wait_seconds)
-
-    def answer_once(self, key: str, produce: Callable[[], str], wait_seconds: float,
-                    on_claim: Callable[[bool], None] | None = None) -> str | None:
-        """Run `produce` once per `key`; see bot.dedup.answer_once."""
-        stored = self.key("msg", key)
-        first = bool(self.client.set(stored, "running", nx=True, ex=RUNNING_SECONDS))
-        if on_claim is not None:
-            on_claim(first)
-        if not first:
-            return self._wait_for(key, wait_seconds)
-        try:
-            result = produce()
-        except BaseException:
-            self.client.delete(stored)
-            raise
-        self.client.set(stored, DONE + result, ex=KEEP_SECONDS)
-        return result
-
-    def _wait_for(self, key: str, wait_seconds: float) -> str | None:
-        deadline = time.monotonic() + wait_seconds
-        while True:
-            value = self.client.get(self.key("msg", key))
-            if value is not None and value.startswith(DONE):
-                return value[len(DONE):]
-            if time.monotonic() >= deadline:
-                return None
-            time.sleep(POLL_SECONDS)
-
-    def message_state(self, key: str) -> Any:
-        """'running', 'done' or None: for tests and the operator."""
-        value = self.client.get(self.key("msg", key))
-        return None if value is None else "done" if value.startswith(DONE) else value
-
     # ----- rate counters ------------------------------------------------------------------------------
     def rate_limiter(self, name: str, rate: float) -> "SharedRate":
         return SharedRate(self, name, rate)
@@ -139,3 +108,49 @@ class SharedRate:
             if count <= self.limit:
                 return
             time.sleep((slot + 1) * self.window - now)
+
+
+class RedisStore:
+    """bot.dedup's Store in Redis: one round trip to claim a message (and check its signature), one to finish."""
+
+    def __init__(self, shared: Shared, keep_seconds: int, signature_seconds: int):
+        self.shared, self.keep_seconds, self.signature_seconds = shared, keep_seconds, signature_seconds
+
+    def begin(self, key: str, seal) -> bool:
+        from bot.dedup import Replayed
+
+        found = self.shared.begin_script(keys=[self.shared.key("sig", seal.signature), self.shared.key("msg", key)],
+                                         args=[seal.body_sha256, self.signature_seconds, RUNNING_SECONDS])
+        if found == -1:
+            raise Replayed
+        return found == 1
+
+    def record(self, key: str, seal, reply: str) -> tuple[bool, str | None]:
+        from bot.dedup import Replayed
+
+        found = self.shared.record_script(keys=[self.shared.key("sig", seal.signature), self.shared.key("msg", key)],
+                                          args=[seal.body_sha256, self.signature_seconds, self.keep_seconds,
+                                                DONE + reply])
+        if found == -1:
+            raise Replayed
+        if found == 1:
+            return True, reply
+        return False, found[len(DONE):] if isinstance(found, str) and found.startswith(DONE) else None
+
+    def finish(self, key: str, reply: str) -> None:
+        self.shared.client.set(self.shared.key("msg", key), DONE + reply, ex=self.keep_seconds)
+
+    def give_up(self, key: str) -> None:
+        self.shared.client.delete(self.shared.key("msg", key))
+
+    def reply(self, key: str) -> str | None:
+        value = self.shared.client.get(self.shared.key("msg", key))
+        return value[len(DONE):] if value is not None and value.startswith(DONE) else None
+
+    def state(self, key: str) -> str | None:
+        """'running', 'done' or None: for tests and the operator."""
+        value = self.shared.client.get(self.shared.key("msg", key))
+        return None if value is None else "done" if value.startswith(DONE) else value
+
+    def prune(self, messages_before, signatures_before) -> int:
+        return 0  # every key expires by itself

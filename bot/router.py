@@ -18,6 +18,7 @@ from bot.market.catalog import Catalog
 from bot.messages import CommandError, Message, Reply, TemplateReply
 from bot.models import Subscriber, utcnow
 from bot.render import Renderer, fit_bytes
+from bot.reply_cache import Watch
 
 if TYPE_CHECKING:
     from bot.service import Bot
@@ -42,25 +43,19 @@ class Command:
     usage: dict[str, str] = field(default_factory=dict)  # language -> argument forms
     help: dict[str, str] = field(default_factory=dict)  # language -> one line
     admin_only: bool = False
-    # True when the reply depends only on the arguments, the language, the day and the market data, so it
-    # can be cached per market version; a callable decides from the arguments.
-    pure: bool | Callable[[str], bool] = False
 
     @property
     def names(self) -> tuple[str, ...]:
         return (self.name, *self.aliases)
 
-    def is_pure(self, args: str) -> bool:
-        return self.pure(args) if callable(self.pure) else self.pure
-
 
 def command(name: str, *, aliases=(), usage_en="", usage_zh="", help_en="", help_zh="",
-            admin_only=False, pure=False):
+            admin_only=False):
     """Mark a handler function as the command `name`; the router collects it."""
 
     def mark(fn):
         fn.command = Command(name, fn, tuple(aliases), {"en": usage_en or name, "zh": usage_zh or usage_en or name},
-                             {"en": help_en, "zh": help_zh}, admin_only, pure)
+                             {"en": help_en, "zh": help_zh}, admin_only)
         return fn
 
     return mark
@@ -223,8 +218,6 @@ class Router:
                 self._by_name[key] = cmd
         # Longest names first, so "latest news" wins over "latest".
         self._names = sorted(self._by_name, key=len, reverse=True)
-        self._keys: dict[tuple[str, bool], tuple[tuple, str] | None] = {}
-        self._keys_of: Catalog | None = None
 
     def get(self, name: str) -> Command:
         return self._by_name[name.lower()]
@@ -232,8 +225,11 @@ class Router:
     def visible_commands(self, admin: bool) -> list[Command]:
         return [c for c in self.commands if admin or not c.admin_only]
 
-    def match(self, text: str, admin: bool) -> tuple[Command, str] | None:
-        """The command `text` starts with and the rest as its argument, or None."""
+    def match(self, text: str, admin: bool | Callable[[], bool]) -> tuple[Command, str] | None:
+        """The command `text` starts with and the rest as its argument, or None.
+
+        `admin` may be a function: it is asked only when an admin-only command matches (a reply that did not
+        need the sender's rights can be cached for everyone, see bot.reply_cache)."""
         lowered = text.lower()
         for name in self._names:
             if not lowered.startswith(name):
@@ -244,12 +240,12 @@ class Router:
             if rest and name[-1].isascii() and name[-1].isalnum() and rest[0].isalnum() and rest[0].isascii():
                 continue
             cmd = self._by_name[name]
-            if cmd.admin_only and not admin:
+            if cmd.admin_only and not (admin() if callable(admin) else admin):
                 return None
             return cmd, rest.strip(_EDGE_PUNCT)
         return None
 
-    def route(self, text: str, admin: bool, catalog: Catalog) -> tuple[Command, str] | None:
+    def route(self, text: str, admin: bool | Callable[[], bool], catalog: Catalog) -> tuple[Command, str] | None:
         """The command normalised `text` runs and its argument; a bare product name is `price`."""
         found = self.match(text, admin)
         if found:
@@ -258,28 +254,10 @@ class Router:
             return self.get("price"), text
         return None
 
-    def cache_key(self, message: Message, catalog: Catalog) -> tuple[tuple, str] | None:
-        """(key, language) under which the reply to `message` can be cached, or None.
-
-        Only for a pure command whose language the words themselves tell, so that nothing about the
-        sender goes into the reply; the key holds everything else the reply depends on but the day."""
-        admin = self.config.is_admin(message.channel, message.user_id)
-        if message.event or not message.text or (len(message.text) > self.config["chat.max_chars"] and not admin):
-            return None
-        if self._keys_of is not catalog or len(self._keys) > 4096:  # answers of the words, per catalog
-            self._keys, self._keys_of = {}, catalog
-        memo = (message.text, admin)
-        if memo not in self._keys:
-            text = normalise(message.text)
-            language = language_of(text, catalog, self._by_name)
-            found = self.route(text, admin, catalog) if language else None
-            pure = found is not None and found[0].is_pure(found[1])
-            self._keys[memo] = ((text, language, admin), language) if pure else None
-        return self._keys[memo]
-
     def handle(self, bot: "Bot", session: Session, message: Message, now: datetime, catalog: Catalog,
-               max_bytes: int = 2048) -> tuple[Reply, str]:
-        """Run the command a message asks for; its rendered reply and the language its words told ('' if none).
+               max_bytes: int = 2048) -> tuple[Reply, str, bool]:
+        """Run the command a message asks for: its rendered reply, the language its words told ('' if none)
+        and whether the reply is the same for anyone sending these words today (see bot.reply_cache).
 
         `bot`: the running bot, the handlers' services. The caller notes the sender as seen (`Sightings`)."""
         limit = self.config["chat.max_chars"]
@@ -292,13 +270,15 @@ class Router:
         detected = language_of(text, catalog, self._by_name) if text else ""
         language = detected or (sub.language if sub else self.config["language"])
         ctx = Context(self.config, session, message, language, now, catalog, self, bot, sub, _looked_up=True)
+        watch = None
         try:
             if message.event:
                 ctx.command_name = "event:" + (message.event if message.event in KNOWN_EVENTS else "other")
                 found = self.events.get(message.event)
                 result = found.handler(ctx) if found else None  # an event nobody answers: `success`
             else:
-                result = self.dispatch(ctx, text)
+                with Watch(ctx, language_told=bool(detected)) as watch:
+                    result = self.dispatch(watch, text)
         except CommandError as err:
             result = err.reply
         except Exception as exc:
@@ -308,14 +288,17 @@ class Router:
         if cut and reply.text:
             note = self.renderer.text("input_cut", ctx.language, limit=limit).strip()
             reply = replace(reply, text=fit_bytes(f"{note}\n{reply.text}", max_bytes))
-        return reply, detected
+        # Over-long words are answered afresh: the cut note (and an admin's uncut text) depend on the sender.
+        cacheable = (watch is not None and bool(detected) and not watch.personal
+                     and len(message.text) <= self.config["chat.max_chars"])
+        return reply, detected, cacheable
 
     def dispatch(self, ctx: Context, text: str):
         """The reply data for normalised `text` in `ctx`."""
         if not text:
             ctx.command_name = ctx.command_name or "empty"
             return TemplateReply("empty")
-        found = self.route(text, ctx.is_admin, ctx.catalog)
+        found = self.route(text, lambda: ctx.is_admin, ctx.catalog)
         if found:
             cmd, args = found
             ctx.command_name = ctx.command_name or cmd.name

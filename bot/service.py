@@ -7,18 +7,20 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Callable
 
+from sqlalchemy import text
+
 from bot import alerts
 from bot.config import Config
 from bot.db import Database
-from bot.dedup import Records
+from bot.dedup import store_for
 from bot.market.catalog import Catalog
 from bot.messages import Message, Reply
 from bot.metrics import Metrics, quote_ages
-from bot.reply_cache import ReplyCache
+from bot.reply_cache import ReplyCache, watch_statements
 from bot.router import Router, Sightings, language_of
 
 log = logging.getLogger(__name__)
-_READ_VERSION = "SELECT version FROM market_version WHERE id = 1"
+_READ_VERSION = text("SELECT version FROM market_version WHERE id = 1")
 
 
 class Bot:
@@ -33,22 +35,21 @@ class Bot:
             self.db.redis = Shared(config["redis_url"], config["redis_prefix"])
         self.router = Router(config)
         self.sightings = Sightings(self.db)
-        self.records = Records(self.db)  # the quick path's answers, kept once per message
+        self.dedup = store_for(self.db, config)
         alerts.configure(self.db, config, self.router.renderer)
         self.clock = clock or (lambda: datetime.now(config.zone))
         self.replies = ReplyCache()
+        watch_statements(self.db.engine)
         self._catalog: tuple[int, Catalog] | None = None
         self._catalog_lock = threading.Lock()
         self.metrics = Metrics(lambda: quote_ages(self.db, self.clock))
 
-    def market_version(self, conn=None) -> int:
-        """The count of changes to products, quotes and news so far (see models.MarketVersion).
-
-        `conn`: a DB-API connection from `db.raw()` to read it on (default: one of its own)."""
-        with self.db.raw(conn) as conn:
-            cursor = conn.cursor()
-            cursor.execute(_READ_VERSION)
-            return cursor.fetchone()[0]
+    def market_version(self, session=None) -> int:
+        """The count of changes to products, quotes and news so far (moved by database triggers)."""
+        if session is not None:
+            return session.connection().execute(_READ_VERSION).scalar_one()
+        with self.db.engine.connect() as conn:
+            return conn.execute(_READ_VERSION).scalar_one()
 
     def catalog(self, version: int | None = None) -> Catalog:
         """The product catalog as of market `version` (default: now), read again only when that changes."""
@@ -60,39 +61,46 @@ class Bot:
                     self._catalog = (version, Catalog.from_session(session))
             return self._catalog[1]
 
-    def cached_reply(self, message: Message, max_bytes: int = 2048, conn=None) -> tuple[Reply, str] | None:
-        """The reply to `message` and its language when a pure command's reply is cached for today's data."""
-        version = self.market_version(conn)
-        found = self.router.cache_key(message, self.catalog(version))
-        if found is None:
+    def cached_reply(self, message: Message, max_bytes: int = 2048) -> Reply | None:
+        """The reply to `message` when it is in the reply cache for today's market data (the sender noted as
+        seen), else None: a read of the market version and a dictionary lookup, no session."""
+        if message.event or not message.text:
             return None
-        key, language = found
-        reply = self.replies.get(version, (key, self.clock().date(), max_bytes))
-        return (reply, language) if reply is not None else None
+        with self.db.raw() as conn:  # plain DB-API, as bot.dedup.SqlStore.record (measured there)
+            cursor = conn.cursor()
+            cursor.execute(_READ_VERSION.text)
+            cached = self.replies.get(cursor.fetchone()[0], (message.text, self.clock().date(), max_bytes))
+            if cached is None:
+                conn.rollback()
+                return None
+            reply, language = cached
+            self.sightings.note(cursor, message, language)
+            conn.commit()
+        return reply
 
-    def answer(self, message: Message, max_bytes: int = 2048, session=None) -> Reply:
-        """The reply to `message`. An unexpected error is logged and answered with an apology."""
+    def answer(self, message: Message, max_bytes: int = 2048) -> Reply:
+        """The reply to `message`. An unexpected error is logged and answered with an apology (outcome error)."""
         try:
-            if session is not None:
+            with self.db.session() as session:
                 return self._answer(session, message, max_bytes)
-            with self.db.session() as own:
-                return self._answer(own, message, max_bytes)
         except Exception as exc:
             log.exception("command failed (channel=%s, event=%s)", message.channel, message.event)
-            if session is not None:
-                session.rollback()
             return replace(self.apology(message), command=getattr(exc, "command_name", ""))
 
     def _answer(self, session, message: Message, max_bytes: int) -> Reply:
-        version = self.market_version(session.connection().connection)
-        catalog = self.catalog(version)
+        version = self.market_version(session)
         now = self.clock()
-        reply, language = self.router.handle(self, session, message, now, catalog, max_bytes)
-        session.flush()  # a subscriber the command created is there to be touched
+        key = None if message.event else (message.text, now.date(), max_bytes)
+        cached = self.replies.get(version, key) if key else None
+        if cached is not None:
+            reply, language = cached
+        else:
+            reply, language, cacheable = self.router.handle(self, session, message, now, self.catalog(version),
+                                                            max_bytes)
+            session.flush()  # a subscriber the command created is there to be touched
+            if cacheable:
+                self.replies.put(version, key, (reply, language))
         self.sightings.note(session.connection().connection.cursor(), message, language)
-        found = self.router.cache_key(message, catalog)
-        if found is not None:
-            self.replies.put(version, (found[0], now.date(), max_bytes), reply)
         return reply
 
     def apology(self, message: Message) -> Reply:

@@ -8,7 +8,7 @@ from bot.router import Context, command
 @command("help", aliases=("帮助", "?", "菜单", "menu", "commands", "命令"),
          usage_en="help [command]", usage_zh="帮助 [命令]",
          help_en="this list; help price explains one command",
-         help_zh="命令列表；帮助 价格 说明一个命令", pure=True)
+         help_zh="命令列表；帮助 价格 说明一个命令")
 def help_(ctx: Context, args: str):
     """Every command the sender may use, or the details of one."""
     commands = ctx.router.visible_commands(ctx.is_admin)

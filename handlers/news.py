@@ -17,7 +17,7 @@ def _description(summary: str, limit: int = 120) -> str:
 @command("news", aliases=("latest news", "新闻", "最新新闻", "资讯", "快讯"),
          usage_en="news [N | keyword]", usage_zh="新闻 [条数 | 关键词]",
          help_en="the newest news with links, e.g. news 3, news export",
-         help_zh="最新新闻及链接，如：新闻 3、新闻 出口", pure=True)
+         help_zh="最新新闻及链接，如：新闻 3、新闻 出口")
 def news(ctx: Context, args: str):
     """The newest N news items (1–8), or those matching a keyword."""
     count, keyword = DEFAULT_COUNT, ""

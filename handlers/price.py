@@ -12,9 +12,7 @@ from handlers.trend import chart_reply, split_period
 @command("price", aliases=("价格", "报价", "价钱", "prices", "quote"),
          usage_en="price [product…]", usage_zh="价格 [产品…]",
          help_en="latest price of a product, e.g. price PrNd; alone: your products",
-         help_zh="产品最新价格，如：价格 镨钕；不带产品：关注产品一览",
-         # Alone it shows the sender's products; with a period it is a chart, an image on some channels.
-         pure=lambda args: bool(args) and split_period(args)[1] is None)
+         help_zh="产品最新价格，如：价格 镨钕；不带产品：关注产品一览")
 def price(ctx: Context, args: str):
     """The latest quote of the named product(s), or a table of the followed ones; `price PrNd 30d`: a chart."""
     product_text, days = split_period(args)

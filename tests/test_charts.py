@@ -84,11 +84,6 @@ def test_a_bad_period_gets_an_example(bot):
     assert "走势 镨钕 90天" in bot.answer(Message("console", "me", text="走势")).text
 
 
-def test_price_with_a_period_is_not_cached_as_a_pure_reply(bot):
-    assert bot.router.cache_key(Message("wechat", "u", text="price PrNd"), bot.catalog()) is not None
-    assert bot.router.cache_key(Message("wechat", "u", text="price PrNd 30d"), bot.catalog()) is None
-
-
 def media_of(xml_body: bytes) -> str | None:
     root = ET.fromstring(xml_body)
     assert root.findtext("MsgType") in ("image", "text")

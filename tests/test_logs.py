@@ -26,7 +26,7 @@ def drop(db_url: str, table: str) -> None:
 
 def test_json_logs_carry_neither_message_bodies_nor_secrets(make_app, db_url, capfd):
     app = make_app(**{"logging.format": "json", "logging.level": "DEBUG", "wechat.app_id": APP_ID,
-                      "wechat.app_secret": APP_SECRET, "wechat.encoding_aes_key": AES_KEY})
+                      "wechat.app_secret": APP_SECRET, "wechat.encoding_aes_key": AES_KEY, "wechat.accept_plaintext": True})
     client = app.test_client()
     capfd.readouterr()
     drop(db_url, "news_items")  # the news search fails with the user's words among the SQL parameters

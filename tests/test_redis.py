@@ -31,8 +31,8 @@ def test_a_retry_is_answered_from_redis(make_app, redis_settings):
     assert first.data == again.data and "Dy" in reply_fields(first.data.decode())["Content"]
     cached = post_text(client, "price PrNd", msg_id=next(_ids))  # a pure command's cached reply: also once
     assert "PrNd" in reply_fields(cached.data.decode())["Content"]
-    assert bot.db.redis.message_state(f"wechat:{msg_id}") == "done"
-    with bot.db.messages.connect() as conn:
+    assert bot.dedup.state(f"wechat:{USER}:{msg_id}") == "done"
+    with bot.db.engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(ProcessedMessage)) == 0  # the database is spared
     with bot.db.session() as session:
         sub = session.scalars(select(Subscriber).where(Subscriber.external_id == USER)).one()

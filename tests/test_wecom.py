@@ -46,7 +46,7 @@ def member_xml(content: str, user: str = USER, msg_id: int | None = None) -> str
 def post_member(client, content: str, corp_id: str = CORP_ID, **kwargs):
     """POST a member's text the way WeCom does: encrypted, msg_signature in the query."""
     crypto = WeComCrypto(TOKEN, AES_KEY, corp_id)
-    nonce, timestamp = "5551212", str(int(time.time()))
+    nonce, timestamp = str(next(_ids)), str(int(time.time()))
     envelope = crypto.encrypt_message(member_xml(content, **kwargs), nonce, timestamp)
     import xml.etree.ElementTree as ET
 

@@ -64,7 +64,7 @@ class MessageCrypto:
             raise CryptoError("cannot decrypt: bad length (wrong EncodingAESKey?)")
         xml, receive_id = body[4:4 + length], body[4 + length:]
         if not hmac.compare_digest(receive_id, self.receive_id):
-            raise CryptoError("AppId/CorpID inside the message does not match wechat.app_id")
+            raise CryptoError("AppId/CorpID inside the message is not ours (wechat.app_id, wecom.corp_id)")
         try:
             return xml.decode("utf-8")
         except UnicodeDecodeError:

@@ -104,18 +104,6 @@ def db_upgrade(env: Env, revision: str):
     click.echo(f"database is at {revision}")
 
 
-@db.command("prune")
-@click.option("--days", type=int, default=2, show_default=True)
-@pass_env
-def db_prune(env: Env, days: int):
-    """Forget processed message ids older than DAYS."""
-    from datetime import timedelta
-
-    from bot.dedup import prune
-
-    click.echo(f"removed {prune(env.bot.db, timedelta(days=days))} old message ids")
-
-
 @main.group()
 def demo():
     """The shipped demo data."""

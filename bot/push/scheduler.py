@@ -20,7 +20,8 @@ from bot.config import Config
 
 log = logging.getLogger(__name__)
 
-JOB_PROVIDERS = ("bot.push.scheduler:push_jobs", "bot.ingest.jobs:source_jobs", "bot.alerts:alert_jobs")
+JOB_PROVIDERS = ("bot.push.scheduler:push_jobs", "bot.ingest.jobs:source_jobs", "bot.alerts:alert_jobs",
+                 "bot.dedup:dedup_jobs")
 
 
 @dataclass(frozen=True)

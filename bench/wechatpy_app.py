@@ -1,6 +1,7 @@
-"""The least a Flask + wechatpy webhook can do: check the signature, parse, reply with a fixed text.
+"""A Flask + wechatpy bot answering `price PrNd` from rebot's SQLite file (bench/peer_app.py does the job).
 
-Run: gunicorn -w 2 "bench.baseline_app:create_app()"  (BENCH_TOKEN, BENCH_AES_KEY, BENCH_APP_ID from the environment)
+Run: gunicorn -w 2 "bench.wechatpy_app:create_app()"  (BENCH_TOKEN, BENCH_AES_KEY, BENCH_APP_ID,
+BENCH_DATABASE from the environment)
 """
 import os
 
@@ -9,6 +10,8 @@ from wechatpy import create_reply, parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.utils import check_signature
+
+from bench.peer_app import answer
 
 
 def create_app() -> Flask:
@@ -30,7 +33,8 @@ def create_app() -> Flask:
         if crypto and args.get("encrypt_type") == "aes":
             body = crypto.decrypt_message(body, args.get("msg_signature"), args["timestamp"], args["nonce"])
         message = parse_message(body)
-        xml = create_reply("PrNd oxide 449,000 yuan/t", message).render()
+        text = answer(message.content) if message.type == "text" else "success"
+        xml = create_reply(text, message).render()
         if crypto and args.get("encrypt_type") == "aes":
             xml = crypto.encrypt_message(xml, args["nonce"], args["timestamp"])
         return xml
