@@ -4,43 +4,23 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
-import threading
 import time
 from contextlib import contextmanager
 
 import pytest
 import requests
-from werkzeug.serving import ThreadedWSGIServer
 
 from tests.conftest import TOKEN
+from tests.security.served import serving
 
 _ids = itertools.count(int(time.time() * 1000))
-
-
-class _Server(ThreadedWSGIServer):
-    """A thread per request, like werkzeug's; each closes the database connections the webhook's quick path
-    keeps per thread before it ends (gunicorn's threads live on; here a garbage-collected psycopg
-    connection would warn in whichever test runs next)."""
-
-    def process_request_thread(self, request, client_address):
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.app.extensions["rebot"].db.forget_own()
 
 
 @contextmanager
 def serve(app):
     """`app` on a free port of 127.0.0.1, served over real HTTP from a thread; yields its base URL."""
-    server = _Server("127.0.0.1", 0, app)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(5)
-        server.server_close()
+    with serving(app) as (host, port):
+        yield f"http://{host}:{port}"
 
 
 @pytest.fixture

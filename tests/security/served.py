@@ -19,6 +19,7 @@ def serving(app):
     finally:
         server.shutdown()
         thread.join(5)
+        server.server_close()
 
 
 def raw_request(address, head: bytes, body: bytes = b"", timeout: float = 5) -> bytes:
