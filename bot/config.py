@@ -206,6 +206,8 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "push.max_attempts": (int, 4, _positive),
     "push.backoff_seconds": ((int, float), 1.0, _positive),
     "push.lease_seconds": (int, 60, _positive),
+    "push.outage_seconds": ((int, float), 600, _positive),
+    "push.resume_within_hours": ((int, float), 12, _positive),
     "push.wechat.mode": (str, "template", _one_of("template", "custom", "mass")),
     "push.wechat.template_id": (str, "", None),
     "push.wechat.template_fields": (dict, {}, _template_fields),

@@ -106,4 +106,4 @@ def claim_slot(db: Database, job_id: str, slot: datetime, keep: timedelta) -> bo
     now = utcnow()
     with db.session() as session:  # old claims: nobody asks about them any more
         session.execute(delete(Lease).where(Lease.name.like("fired:%"), Lease.expires_at < now))
-    return leases.acquire(db, name, leases.new_owner(), keep.total_seconds())
+    return leases.acquire(db, name, leases.new_owner(), keep.total_seconds(), from_dead=False)  # a record

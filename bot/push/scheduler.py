@@ -28,11 +28,20 @@ class ScheduledJob:
     id: str
     cron: str  # crontab line (minute hour day month day-of-week) in the configured time zone
     func: Callable[..., object]  # called with the Bot
-    lease_seconds: int = 3600  # how long another scheduler keeps off while this one runs it
+    # Held while the job runs, renewed every third of it: a dead runner's is free after this (at once on
+    # the same host).
+    lease_seconds: int = 60
 
 
 def push_jobs(config: Config) -> list[ScheduledJob]:
-    return [ScheduledJob("push.daily", config["push.daily.cron"], run_daily_push)]
+    return [ScheduledJob("push.daily", config["push.daily.cron"], run_daily_push),
+            ScheduledJob("push.resume", "* * * * *", resume_runs)]
+
+
+def resume_runs(bot) -> None:
+    from bot.push.resume import resume_runs as resume
+
+    resume(bot)
 
 
 def run_daily_push(bot) -> None:
@@ -59,7 +68,22 @@ def build_scheduler(bot, blocking: bool = False, extra: Iterable[ScheduledJob] =
     for job in jobs(config, extra):
         scheduler.add_job(run_once, cron.trigger(job.cron, config.zone), args=(bot, job),
                           id=job.id, name=job.id, replace_existing=True)
+        # APScheduler keeps its jobs in memory: a firing missed while no scheduler ran is caught up here,
+        # when this scheduler first runs (or first leads). The firing's claim keeps it once.
+        scheduler.add_job(catch_up, args=(bot, job), id=f"catch-up:{job.id}", name=f"catch-up:{job.id}")
     return scheduler
+
+
+def catch_up(bot, job: ScheduledJob) -> bool:
+    """Run `job` if it should have fired within push.daily.misfire_grace_seconds and nobody fired it."""
+    from bot.push.leader import latest_slot
+
+    grace = timedelta(seconds=bot.config["push.daily.misfire_grace_seconds"])
+    slot = latest_slot(job.cron, bot.config.zone, datetime.now(bot.config.zone), grace)
+    if slot is None:
+        return False
+    log.info("job %s: catching up the firing of %s", job.id, slot)
+    return run_once(bot, job)
 
 
 def run_once(bot, job: ScheduledJob) -> bool:
@@ -74,15 +98,12 @@ def run_once(bot, job: ScheduledJob) -> bool:
     if slot is not None and not claim_slot(bot.db, job.id, slot, grace + timedelta(days=1)):
         log.info("job %s of %s was fired by another scheduler already", job.id, slot)
         return False
-    owner = leases.new_owner()
-    name = f"job:{job.id}"
-    if not leases.acquire(bot.db, name, owner, job.lease_seconds):
-        log.info("job %s is running in another process; not starting it here", job.id)
-        return False
-    try:
-        job.func(bot)
-    except Exception:
-        log.exception("job %s failed", job.id)
-    finally:
-        leases.release(bot.db, name, owner)
+    with leases.held(bot.db, f"job:{job.id}", job.lease_seconds) as mine:
+        if not mine:
+            log.info("job %s is running in another process; not starting it here", job.id)
+            return False
+        try:
+            job.func(bot)
+        except Exception:
+            log.exception("job %s failed", job.id)
     return True
