@@ -228,6 +228,7 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "ingest.retries": (int, 2, _not_negative),
     "ingest.backoff": ((int, float), 1.0, _not_negative),
     "ingest.max_bytes": (int, 5 * 1024 * 1024, _positive),
+    "ingest.concurrency": (int, 4, _positive),
     "ingest.user_agent": (str, "rebot/0.1 (rare-earth market data fetcher)", None),
     "admin.secure_cookies": (bool, False, None),
     "admin.session_hours": (int, 12, _positive),
