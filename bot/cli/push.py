@@ -84,6 +84,7 @@ def status(env: Env, day: str | None, limit: int):
     from sqlalchemy import select
 
     from bot.models import Delivery, Lease, PushRun, utcnow
+    from bot.push import leases
     from bot.push.run import run_report
     from bot.push.worker import QUEUED, RUN_LEASE
 
@@ -105,6 +106,8 @@ def status(env: Env, day: str | None, limit: int):
             .order_by(Delivery.id).limit(limit)).all()
         lease = session.get(Lease, RUN_LEASE.format(run.id))
         sender = lease.owner if lease is not None and lease.expires_at > utcnow() else None
+    if sender and leases.owner_is_dead(sender):
+        sender = None
     click.echo(run_report(bot.db, run.id).text(bot.router.renderer, "en"))
     if run.status == "running" and run.reason != QUEUED:
         click.echo(f"being sent by {sender}" if sender else

@@ -31,11 +31,14 @@ class ScheduledJob:
     # Held while the job runs, renewed every third of it: a dead runner's is free after this (at once on
     # the same host).
     lease_seconds: int = 60
+    # Each firing claimed once in the database (a new leader does not fire again what the old one fired).
+    # The resume job needs no claim (the run's lease guards it): a new leader checks at once.
+    once_per_firing: bool = True
 
 
 def push_jobs(config: Config) -> list[ScheduledJob]:
     return [ScheduledJob("push.daily", config["push.daily.cron"], run_daily_push),
-            ScheduledJob("push.resume", "* * * * *", resume_runs)]
+            ScheduledJob("push.resume", "* * * * *", resume_runs, once_per_firing=False)]
 
 
 def resume_runs(bot) -> None:
@@ -95,7 +98,7 @@ def run_once(bot, job: ScheduledJob) -> bool:
 
     grace = timedelta(seconds=bot.config["push.daily.misfire_grace_seconds"])
     slot = latest_slot(job.cron, bot.config.zone, datetime.now(bot.config.zone), grace)
-    if slot is not None and not claim_slot(bot.db, job.id, slot, grace + timedelta(days=1)):
+    if job.once_per_firing and slot is not None and not claim_slot(bot.db, job.id, slot, grace + timedelta(days=1)):
         log.info("job %s of %s was fired by another scheduler already", job.id, slot)
         return False
     with leases.held(bot.db, f"job:{job.id}", job.lease_seconds) as mine:
