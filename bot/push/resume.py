@@ -77,8 +77,10 @@ def resume_runs(bot) -> int:
                   run.status, run.minutes, run.left, f" ({run.reason})" if run.reason else "")
     resumed = 0
     for run in resumable_runs(bot.db, bot.config):
-        log.warning("push %s: unfinished and nobody sends it; resuming", run.run_date)
         report = daily_push(bot).run(run.run_date)
-        log.info("push %s resumed: %s %s", report.run_date, report.status, report.counts)
+        if report.status == "busy":  # its sender had only just started (or another scheduler got there first)
+            continue
+        log.warning("push %s was unfinished and nobody was sending it: resumed, %s %s", report.run_date,
+                    report.status, report.counts)
         resumed += 1
     return resumed

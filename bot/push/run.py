@@ -308,7 +308,7 @@ class DailyPush:
                         active = [c for c in self.channels if c not in self.stopped]
                         claimed = self.patience.call(self._claim, run, active, batch) if active else []
                         exhausted = not claimed
-                        waiting.extend(self.patience.call(_rolled_back, content_session, self._tasks, claimed,
+                        waiting.extend(self.patience.call(_reading, content_session, self._tasks, claimed,
                                                           content))
                     if self.outage:
                         waiting.clear()
@@ -534,13 +534,16 @@ class _Ledger:
                 pass
 
 
-def _rolled_back(session, fn, *args):
-    """`fn(*args)`, rolling `session` back when a store error interrupts it, so that a retry can use it."""
+def _reading(session, fn, *args):
+    """`fn(*args)` reading through `session`, whose connection goes back to the pool afterwards (an idle one
+    may die in an outage); after a store error the session is rolled back, so that a retry can use it."""
     try:
-        return fn(*args)
+        result = fn(*args)
     except STORE_ERRORS:
         session.rollback()
         raise
+    session.commit()
+    return result
 
 
 def dry_run(bot, day: date | None = None, echo: Callable[[str], None] = print,
