@@ -95,12 +95,12 @@ def release(db: Database, name: str, owner: str) -> None:
 
 
 @contextmanager
-def held(db: Database, name: str, seconds: float) -> Iterator[bool]:
+def held(db: Database, name: str, seconds: float, take=acquire) -> Iterator[bool]:
     """Hold the lease `name` while the block runs, renewed every third of `seconds` by a thread, so that
     others may take it `seconds` after this process dies (at once on this host). Yields False (and runs
-    nothing of its own) when another process holds it."""
+    nothing of its own) when another process holds it. `take` takes it first (e.g. waiting out an outage)."""
     owner = new_owner()
-    if not acquire(db, name, owner, seconds):
+    if not take(db, name, owner, seconds):
         yield False
         return
     stop = threading.Event()

@@ -5,6 +5,7 @@ returns ScheduledJobs: the daily push, and a fetch per ingestion source. A job f
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 from datetime import datetime, timedelta
@@ -16,6 +17,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from bot import cron
 from bot.push import leases
+from bot.push.outage import Patience
 from bot.config import Config
 
 log = logging.getLogger(__name__)
@@ -98,10 +100,13 @@ def run_once(bot, job: ScheduledJob) -> bool:
 
     grace = timedelta(seconds=bot.config["push.daily.misfire_grace_seconds"])
     slot = latest_slot(job.cron, bot.config.zone, datetime.now(bot.config.zone), grace)
-    if job.once_per_firing and slot is not None and not claim_slot(bot.db, job.id, slot, grace + timedelta(days=1)):
+    patience = Patience(bot.config["push.outage_seconds"], what=f"job {job.id}")  # a database blip at firing time
+    if job.once_per_firing and slot is not None and \
+            not patience.call(claim_slot, bot.db, job.id, slot, grace + timedelta(days=1)):
         log.info("job %s of %s was fired by another scheduler already", job.id, slot)
         return False
-    with leases.held(bot.db, f"job:{job.id}", job.lease_seconds) as mine:
+    take = functools.partial(patience.call, leases.acquire)
+    with leases.held(bot.db, f"job:{job.id}", job.lease_seconds, take) as mine:
         if not mine:
             log.info("job %s is running in another process; not starting it here", job.id)
             return False

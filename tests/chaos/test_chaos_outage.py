@@ -20,7 +20,7 @@ def through_proxy(proxy, url: str):
     return cut, cut.url(url)
 
 
-def test_2_a_database_outage_mid_push_is_waited_out(pg_url, emulator, processes, observer, proxy):
+def test_2_a_database_outage_mid_push_is_waited_out(pg_url, proxy, emulator, processes, observer):
     bot = observer(pg_url)
     users = [f"o-{i:02d}" for i in range(40)]
     add_subscribers(bot, "wechat", users)
@@ -38,7 +38,7 @@ def test_2_a_database_outage_mid_push_is_waited_out(pg_url, emulator, processes,
     assert assert_each_served_once(bot, emulator, users) == {"sent": 40}
 
 
-def test_2_an_outage_past_push_outage_seconds_leaves_the_run_resumable(pg_url, emulator, processes, observer, proxy):
+def test_2_an_outage_past_push_outage_seconds_leaves_the_run_resumable(pg_url, proxy, emulator, processes, observer):
     bot = observer(pg_url)
     users = [f"o-{i:02d}" for i in range(40)]
     add_subscribers(bot, "wechat", users)
@@ -57,7 +57,7 @@ def test_2_an_outage_past_push_outage_seconds_leaves_the_run_resumable(pg_url, e
     assert_each_served_once(bot, emulator, users, max_unknown=8)  # what went out during the outage, unrecorded
 
 
-def test_2_a_worker_survives_a_database_outage(pg_url, emulator, processes, observer, proxy):
+def test_2_a_worker_survives_a_database_outage(pg_url, proxy, emulator, processes, observer):
     bot = observer(pg_url)
     users = [f"o-{i:02d}" for i in range(40)]
     add_subscribers(bot, "wechat", users)

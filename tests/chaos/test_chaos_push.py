@@ -72,7 +72,7 @@ def test_6_a_rerun_after_kill_9_resumes_at_once_and_status_adds_up(db_url, emula
 
 
 def test_5_redis_gone_mid_push_the_rate_falls_back_and_every_message_goes_once(
-        db_url, emulator, processes, observer, redis_settings, proxy):
+        db_url, proxy, emulator, processes, observer, redis_settings):
     bot = observer(db_url)
     users = [f"o-{i:02d}" for i in range(40)]
     add_subscribers(bot, "wechat", users)
