@@ -61,4 +61,5 @@ def test_3_a_scheduler_killed_mid_push_is_resumed_by_the_standby(db_url, emulato
     wait_for(lambda: done(bot), 30, "the standby to resume and finish the push")
     assert_each_served_once(bot, emulator, users, max_unknown=6)
     (standby,) = schedulers.values()
-    assert "was unfinished and nobody was sending it: resumed, done" in procs.output(standby)
+    wait_for(lambda: "was unfinished and nobody was sending it: resumed, done" in procs.output(standby), 10,
+             "the standby's log line")
