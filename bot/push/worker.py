@@ -11,7 +11,8 @@ With `push.delivery: workers` a push (the scheduler's, or `rebot push daily`) on
   the timing. A claim older than `worker.claim_seconds` is free again: a dead (or stuck) worker's
   `queued` rows are claimed and sent by another, its `sending` rows (the call may have gone out)
   become `unknown`, never re-sent unless an admin asks (`rebot push daily --retry-unknown`);
-- the worker that finds a run with nothing queued or in flight marks it done and tells the admins.
+- the worker that finds a run with nothing queued or in flight marks it done and tells the admins;
+- a database or Redis outage is waited out (bot.push.outage), however long: the worker never exits for it.
 """
 from __future__ import annotations
 
