@@ -97,3 +97,16 @@ def test_catch_up_runs_a_job_only_within_the_grace_time(make_app):
     assert not catch_up(bot, every_minute)  # this minute's firing is claimed already
     assert not catch_up(bot, ScheduledJob("test.far", far, ran.append)) and ran == [bot]
 
+
+
+def test_a_store_failure_before_the_call_leaves_the_rows_queued_not_unknown(push_bot, emulator):
+    users = ["o-ann", "o-bob", "o-cid"]
+    # Redis at a closed port: the access token cannot be read, so no call can go out.
+    cut = push_bot(redis_url="redis://127.0.0.1:9/0", **{"push.outage_seconds": 0.3})
+    add_subscribers(cut, "wechat", users)
+    report = DailyPush(cut).run()
+    assert report.status == "interrupted" and "Redis is unreachable" in report.reason
+    assert ledger(cut) == {u: "queued" for u in users} and emulator.delivered == []
+    again = DailyPush(push_bot()).run()  # Redis is not needed without redis_url: the run resumes
+    assert (again.status, again.counts["sent"]) == ("done", 3)
+    assert sorted(d["to"] for d in emulator.delivered) == users
