@@ -188,7 +188,7 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "wechat.reply_budget_seconds": ((int, float), 4.0, _positive),
     "wechat.menu.commands": (dict, {}, None),
     "wechat.menu.button": (list, [], None),
-    "wechat.qrcode_image_url": (str, "https://mp.weixin.qq.com/cgi-bin/showqrcode", _http_url),  # checked in full by `rebot menu check` (bot/menu.py)
+    "wechat.qrcode_image_url": (str, "https://mp.weixin.qq.com/cgi-bin/showqrcode", _http_url),  # checked in full by `rebot menu check` (bot/account/menu.py)
     "wechat.token_endpoint": (str, "token", _one_of("token", "stable")),
     "wecom.corp_id": (str, "", None),
     "wecom.agent_id": (int, 0, None),

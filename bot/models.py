@@ -213,6 +213,7 @@ class PushRun(Base):
     status: Mapped[str] = mapped_column(String(16), default="running")  # running | done | stopped | skipped
     data_date: Mapped[date | None] = mapped_column(Date)  # the newest quote date the run reports
     reason: Mapped[str] = mapped_column(String(255), default="")
+    text: Mapped[str | None] = mapped_column(Text)  # a broadcast's text (its senders may be `rebot worker`s)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
 

@@ -7,11 +7,11 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import select
 
 from bot.alerts import crossed
+from bot.market.products import resolve_products
 from bot.market.quotes import latest_price
 from bot.messages import CommandError, TemplateReply
 from bot.models import Alert
 from bot.router import Context, command
-from handlers.price import resolve_products
 
 _OPERATORS = {">": "above", ">=": "above", "above": "above", "over": "above", "高于": "above", "超过": "above",
               "<": "below", "<=": "below", "below": "below", "under": "below", "低于": "below", "跌破": "below"}
@@ -70,7 +70,7 @@ def alert(ctx: Context, args: str):
         raise CommandError("alert_usage")
     if threshold <= 0 or threshold >= Decimal("1e13"):
         raise CommandError("alert_usage", problem="amount")
-    products = resolve_products(ctx, product_text.strip(), "alert")
+    products = resolve_products(ctx.catalog, product_text.strip(), ctx.usage_word("alert"))
     if len(products) != 1:
         raise CommandError("alert_usage", problem="one_product")
     product = products[0]

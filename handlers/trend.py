@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 from bot.charts import chart_data, summary
+from bot.market.products import resolve_products
 from bot.messages import ChartReply, CommandError, TemplateReply
 from bot.router import Context, command
 
@@ -33,13 +34,11 @@ def trend(ctx: Context, args: str):
 
 def chart_reply(ctx: Context, product_text: str, days: int):
     """The chart of one product over `days` days, with its text version."""
-    from handlers.price import resolve_products
-
     if not product_text.strip():
         raise CommandError("trend_usage")
     if not MIN_DAYS <= days <= MAX_DAYS:
         raise CommandError("trend_usage", days=days, min=MIN_DAYS, max=MAX_DAYS)
-    products = resolve_products(ctx, product_text, "trend")
+    products = resolve_products(ctx.catalog, product_text, ctx.usage_word("trend"))
     if len(products) != 1:
         raise CommandError("trend_usage")
     data = chart_data(ctx.session, products[0], days, ctx.today, ctx.language)

@@ -90,7 +90,8 @@ def test_custom_mode_sends_text_and_falls_back_to_the_template_on_45015(push_bot
     assert report.counts["sent"] == 2
     (ann,) = emulator.inbox("o-ann")
     assert ann["msgtype"] == "text" and ann["text"]["content"].startswith("Rare-earth market summary · 2025-06-11")
-    assert "▲" in ann["text"]["content"] or "▼" in ann["text"]["content"] or "→" in ann["text"]["content"]
+    prices = ann["text"]["content"].split("\n\n")[0].splitlines()[1:]  # one line per product, its move first
+    assert len(prices) == 9 and {line[0] for line in prices} == {"▲", "▼", "→"}
     (quiet,) = emulator.inbox("o-quiet")
     assert quiet["template_id"] == "TPL-DAILY"
 
