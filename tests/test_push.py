@@ -311,7 +311,7 @@ def test_two_schedulers_fire_together_and_send_once(push_bot, emulator, make_app
     done = []
 
     def listener(event):
-        if event.job_id == "push.daily":  # not the resume job nor the catch-ups
+        if event.job_id == "push.daily":  # not the minute jobs (push.resume, alerts.deliver)
             done.append(event.job_id)
         if len(done) == 2:
             finished.set()

@@ -63,8 +63,7 @@ def scheduler(env: Env):
     prepare(bot)
     sched = build_scheduler(bot)
     for job in sched.get_jobs():
-        if not job.id.startswith("catch-up:"):
-            click.echo(f"job {job.id}: {job.trigger}")
+        click.echo(f"job {job.id}: {job.trigger}")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
+import threading
 from datetime import datetime, timedelta
 from dataclasses import dataclass
 from typing import Callable, Iterable
@@ -73,22 +74,32 @@ def build_scheduler(bot, blocking: bool = False, extra: Iterable[ScheduledJob] =
     for job in jobs(config, extra):
         scheduler.add_job(run_once, cron.trigger(job.cron, config.zone), args=(bot, job),
                           id=job.id, name=job.id, replace_existing=True)
-        # APScheduler keeps its jobs in memory: a firing missed while no scheduler ran is caught up here,
-        # when this scheduler first runs (or first leads). The firing's claim keeps it once.
-        scheduler.add_job(catch_up, args=(bot, job), id=f"catch-up:{job.id}", name=f"catch-up:{job.id}")
     return scheduler
+
+
+def catch_up_all(scheduler) -> None:
+    """APScheduler keeps its jobs in memory, so a firing missed while no scheduler ran would be lost: when a
+    scheduler starts leading, each job's latest firing within the grace time runs now, in a thread of its
+    own, unless someone fired it already (its claim in the database keeps it once)."""
+    for job in scheduler.get_jobs():
+        if job.func is run_once:
+            threading.Thread(target=catch_up, args=job.args, name=f"catch-up:{job.id}", daemon=True).start()
 
 
 def catch_up(bot, job: ScheduledJob) -> bool:
     """Run `job` if it should have fired within push.daily.misfire_grace_seconds and nobody fired it."""
     from bot.push.leader import latest_slot
 
-    grace = timedelta(seconds=bot.config["push.daily.misfire_grace_seconds"])
-    slot = latest_slot(job.cron, bot.config.zone, datetime.now(bot.config.zone), grace)
-    if slot is None:
+    try:
+        grace = timedelta(seconds=bot.config["push.daily.misfire_grace_seconds"])
+        slot = latest_slot(job.cron, bot.config.zone, datetime.now(bot.config.zone), grace)
+        if slot is None:
+            return False
+        log.info("job %s: catching up the firing of %s", job.id, slot)
+        return run_once(bot, job)
+    except Exception:
+        log.exception("job %s: the catch-up failed", job.id)
         return False
-    log.info("job %s: catching up the firing of %s", job.id, slot)
-    return run_once(bot, job)
 
 
 def run_once(bot, job: ScheduledJob) -> bool:
