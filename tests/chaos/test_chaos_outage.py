@@ -54,7 +54,9 @@ def test_2_an_outage_past_push_outage_seconds_leaves_the_run_resumable(pg_url, p
     assert the_run(bot).status == "running" and ledger_counts(bot).get("queued", 0) > 0
     again = procs.run("push", "daily", "--date", DAY)
     assert again.returncode == 0 and f"Daily summary {DAY}: done" in again.stdout, again.stdout + again.stderr
-    assert_each_served_once(bot, emulator, users, max_unknown=8)  # what went out during the outage, unrecorded
+    # Unknown: the calls in flight and those answered in the last quarter second before the cut (recorded
+    # every 0.25 s), which went out but could not be written down.
+    assert_each_served_once(bot, emulator, users, max_unknown=16)
 
 
 def test_2_a_worker_survives_a_database_outage(pg_url, proxy, emulator, processes, observer):
