@@ -47,6 +47,12 @@ class Metrics:
         self._series: dict[tuple, object] = {}
         if quote_ages is not None:
             self.registry.register(_QuoteAges(quote_ages))
+        self._stalled: _StalledRuns | None = None
+
+    def watch_stalled_runs(self, count: Callable[[], int]) -> None:
+        """`rebot_push_run_stalled`: `count()` (daily runs not done 30 minutes after they started), at scrape."""
+        self._stalled = _StalledRuns(count)
+        self.registry.register(self._stalled)
 
     def webhook(self, channel: str, command: str, outcome: str, seconds: float) -> None:
         """One callback answered."""
@@ -81,6 +87,8 @@ class Metrics:
             MultiProcessCollector(registry)
             if self._quote_ages is not None:
                 registry.register(_QuoteAges(self._quote_ages))
+            if self._stalled is not None:
+                registry.register(self._stalled)
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
@@ -110,6 +118,29 @@ class _QuoteAges:
         return GaugeMetricFamily("rebot_quote_age_seconds",
                                  "Seconds since the start of the market day of each product's newest quote.",
                                  labels=["product"])
+
+
+class _StalledRuns:
+    """`rebot_push_run_stalled`, computed when scraped (see bot.push.resume)."""
+
+    def __init__(self, count: Callable[[], int]):
+        self._count = count
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return [GaugeMetricFamily(*self._text())]
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        try:
+            value = self._count()
+        except Exception as exc:
+            log.error("metrics: cannot read the push runs: %s", type(exc).__name__)
+            return
+        yield GaugeMetricFamily(*self._text(), value=value)
+
+    @staticmethod
+    def _text() -> tuple[str, str]:
+        return ("rebot_push_run_stalled", "Daily pushes not done 30 minutes after they started (within "
+                "push.resume_within_hours): each is logged at ERROR every minute and shown on the dashboard.")
 
 
 def quote_ages(db, clock: Callable[[], datetime]) -> dict[str, float]:

@@ -10,11 +10,13 @@ Keys start with `redis_prefix` ("rebot:"), so deployments (or tests) can share o
 """
 from __future__ import annotations
 
+import logging
 import time
 from datetime import datetime
 
 import redis
 
+log = logging.getLogger(__name__)
 RUNNING_SECONDS = 300  # a first attempt that died this long ago no longer blocks its retries
 DONE = "done:"
 
@@ -89,14 +91,37 @@ class Shared:
 
 
 class SharedRate:
-    """At most `rate` calls a second for `name`, counted in Redis over every process (fixed windows)."""
+    """At most `rate` calls a second for `name`, counted in Redis over every process (fixed windows).
+    While Redis does not answer, this process keeps to `rate` alone (asking Redis again every few seconds)."""
+
+    RETRY_SECONDS = 5.0
 
     def __init__(self, shared: Shared, name: str, rate: float):
+        from bot.push.senders import RateLimiter
+
         self.shared, self.name = shared, name
         self.window = max(1.0, 1.0 / rate)
         self.limit = max(1, int(rate * self.window))
+        self.local = RateLimiter(rate)
+        self.away_until = 0.0
 
     def wait(self) -> None:
+        if time.monotonic() < self.away_until:
+            return self.local.wait()
+        try:
+            self._wait_shared()
+        except redis.RedisError as exc:
+            if not self.away_until:
+                log.warning("rate %s: Redis is unreachable (%s); counting in this process", self.name,
+                            type(exc).__name__)
+            self.away_until = time.monotonic() + self.RETRY_SECONDS
+            self.local.wait()
+        else:
+            if self.away_until:
+                log.warning("rate %s: Redis answers again; counting there", self.name)
+                self.away_until = 0.0
+
+    def _wait_shared(self) -> None:
         while True:
             now = time.time()
             slot = int(now // self.window)

@@ -16,6 +16,7 @@ from bot.dedup import store_for
 from bot.market.catalog import Catalog
 from bot.messages import Message, Reply
 from bot.metrics import Metrics, quote_ages
+from bot.push.resume import stalled_runs
 from bot.reply_cache import ReplyCache, watch_statements
 from bot.router import Router, Sightings, language_of
 
@@ -43,6 +44,7 @@ class Bot:
         self._catalog: tuple[int, Catalog] | None = None
         self._catalog_lock = threading.Lock()
         self.metrics = Metrics(lambda: quote_ages(self.db, self.clock))
+        self.metrics.watch_stalled_runs(lambda: len(stalled_runs(self.db, config)))
 
     def market_version(self, session=None) -> int:
         """The count of changes to products, quotes and news so far (moved by database triggers)."""

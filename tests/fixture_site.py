@@ -3,7 +3,7 @@
 Any path ending in a fixture's file name serves that file (/2025/06/x.html → x.html), with an ETag and
 Last-Modified, answering 304 to a matching conditional GET. Special paths: /status/500 (always 500),
 /flaky/NAME (500 for the first `site.failures` requests, then NAME), /slow/NAME (NAME after `site.delay`
-seconds).
+seconds), /trickle/NAME (NAME one byte every `site.delay` seconds).
 """
 from __future__ import annotations
 
@@ -63,6 +63,8 @@ class FixtureSite:
                 return self._send(handler, 503, b"busy", "text/plain")
         if path.startswith("/slow/"):
             time.sleep(self.delay)
+        if path.startswith("/trickle/"):  # the headers at once, then one byte every `site.delay` seconds
+            return self._trickle(handler, (SITES / path.rsplit("/", 1)[-1]).read_bytes())
         if path in self.served:
             return self._send(handler, 200, self.served[path], "text/html")
         file = SITES / path.rsplit("/", 1)[-1]
@@ -73,6 +75,19 @@ class FixtureSite:
         if handler.headers.get("If-None-Match") == etag:
             return self._send(handler, 304, b"", None, {"ETag": etag})
         self._send(handler, 200, body, TYPES[file.suffix], {"ETag": etag, "Last-Modified": LAST_MODIFIED})
+
+    def _trickle(self, handler, body: bytes) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/html")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        try:
+            for i in range(len(body)):
+                handler.wfile.write(body[i:i + 1])
+                handler.wfile.flush()
+                time.sleep(self.delay)
+        except OSError:
+            pass  # the client gave up
 
     @staticmethod
     def _send(handler, status: int, body: bytes, content_type: str | None, headers: dict | None = None) -> None:

@@ -1,4 +1,5 @@
 """Sources fetched over real HTTP from a local fixture site: what lands in the database."""
+import time
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -223,6 +224,21 @@ def test_a_slow_server_times_out(db, db_url, site):
     assert quotes(db, "slow") == []
 
 
+def test_a_trickling_server_is_cut_off_at_the_deadline_and_others_are_not_held_up(db, db_url, site):
+    site.delay = 0.2  # a byte every 0.2 s: each receive is quick, the whole body would take minutes
+    config = make_config(db_url, {"name": "trickle", "type": "report",
+                                  "url": site.url("/trickle/daily-report-2025-06-12.html")},
+                         {"name": "good", "type": "report", "url": site.url("/daily-report-2025-06-12.html")},
+                         **{"ingest.timeout": 1, "ingest.retries": 0})
+    started = time.monotonic()
+    trickle, good = run_sources(db, config)
+    assert time.monotonic() - started < 2.5
+    assert trickle.error.endswith("the response did not arrive within 1 s")
+    assert good.ok and good.quotes_new == 7
+    assert status(db, "trickle").last_error == trickle.error
+    assert status(db, "good").last_success < status(db, "trickle").last_run  # side by side, not after it
+
+
 def test_a_response_over_the_size_limit_is_refused(db, db_url, site):
     config = make_config(db_url, {"name": "big", "type": "report", "url": site.url("/daily-report-2025-06-12.html")},
                          **{"ingest.max_bytes": 500})
@@ -256,7 +272,7 @@ def test_run_sources_and_scheduler_jobs(db, db_url, site):
     found = {job.id: job for job in scheduled(config)}
     assert [(job.id, job.cron) for job in source_jobs(config)] == [("fetch.a", "0 18 * * 1-5"),
                                                                    ("fetch.b", "*/30 * * * *")]
-    assert set(found) == {"push.daily", "fetch.a", "fetch.b", "alerts.deliver", "dedup.prune"}
+    assert set(found) == {"push.daily", "push.resume", "fetch.a", "fetch.b", "alerts.deliver", "dedup.prune"}
     bot = Bot(config)
     try:
         assert found["fetch.a"].func(bot).ok

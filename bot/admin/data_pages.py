@@ -14,6 +14,7 @@ from bot.charts import chart_data, render_png
 from bot.market import manual
 from bot.market.quotes import last_trading_day, latest_price, web_link
 from bot.models import NewsItem
+from bot.push.resume import stalled_runs
 
 
 def _today():
@@ -34,7 +35,7 @@ def dashboard():
     runs = pushes.recent_runs(session, limit=1)
     return page("dashboard.html", stats=_stats(), statuses=subs.STATUSES, last_run=runs[0] if runs else None,
                 next_runs=pushes.next_runs(bot().config, bot().clock()), sources=source_rows(session),
-                pending=pending_count(session))
+                pending=pending_count(session), stalled=stalled_runs(bot().db, bot().config))
 
 
 @blueprint.get("/stats.json")

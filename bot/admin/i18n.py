@@ -4,9 +4,12 @@ from __future__ import annotations
 ZH = {
     "A quote with the same date and source is corrected; the change is kept in the audit log.":
         "同一日期和来源的报价会被更正；每次修改都记入审计日志。",
+    "%d deliveries left": "还有 %d 条未发送",
+    "A push is not finished": "有推送未完成",
     "Add": "添加",
     "Add a subscriber": "添加订阅用户",
     "Admin": "管理后台",
+    "started %d minutes ago": "已开始 %d 分钟",
     "All channels": "全部渠道",
     "All products": "全部产品",
     "All statuses": "全部状态",

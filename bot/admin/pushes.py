@@ -79,7 +79,7 @@ def next_runs(config, now: datetime, count: int = 3) -> list[tuple[str, datetime
 
     found = []
     for job in jobs(config):
-        if not job.id.startswith("push."):  # not the fetches, nor the alerts' minute-by-minute delivery
+        if not job.id.startswith("push.") or job.id == "push.resume":  # not the fetches, nor the minute jobs
             continue
         trigger = cron_trigger(job.cron, config.zone)
         when = now

@@ -43,7 +43,7 @@ def daily(env: Env, dry_run: bool, day: str | None, retry_failed: bool, retry_un
         click.echo(str(err), err=True)
         sys.exit(2)
     click.echo(report.text(bot.router.renderer, "en"))
-    if report.status in ("stopped", "busy"):
+    if report.status in ("stopped", "busy", "interrupted"):
         sys.exit(1)
 
 
@@ -83,8 +83,10 @@ def status(env: Env, day: str | None, limit: int):
     """The daily push run of a date: figures, and the deliveries that failed or may not have gone out."""
     from sqlalchemy import select
 
-    from bot.models import Delivery, PushRun
+    from bot.models import Delivery, Lease, PushRun, utcnow
+    from bot.push import leases
     from bot.push.run import run_report
+    from bot.push.worker import QUEUED, RUN_LEASE
 
     try:
         when = date.fromisoformat(day) if day else env.bot.clock().date()
@@ -102,7 +104,14 @@ def status(env: Env, day: str | None, limit: int):
                    Delivery.attempts)
             .where(Delivery.run_id == run.id, Delivery.status.in_(("failed", "unknown")))
             .order_by(Delivery.id).limit(limit)).all()
+        lease = session.get(Lease, RUN_LEASE.format(run.id))
+        sender = lease.owner if lease is not None and lease.expires_at > utcnow() else None
+    if sender and leases.owner_is_dead(sender):
+        sender = None
     click.echo(run_report(bot.db, run.id).text(bot.router.renderer, "en"))
+    if run.status == "running" and run.reason != QUEUED:
+        click.echo(f"being sent by {sender}" if sender else
+                   "nobody is sending it now: the scheduler resumes it within a minute (or run `rebot push daily`)")
     for row in rows:
         code = "" if row.error_code is None else f" {row.error_code}"
         click.echo(f"  {row.status:7} {row.channel}:{row.recipient} (attempts {row.attempts}){code} {row.error_message}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,9 @@ from typing import Callable
 from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
+from urllib3.exceptions import HTTPError, ReadTimeoutError
 
+READ_BYTES = 64 * 1024  # at most this per receive: a receive returns whatever has arrived
 _CHARSET_META = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_-]+)""", re.I)
 _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]+encoding\s*=\s*["']([A-Za-z0-9_-]+)""", re.I)
 MAX_REDIRECTS = 5
@@ -65,6 +68,7 @@ class HttpClient:
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
+            deadline = time.monotonic() + self.timeout  # for the whole response, however slowly it comes
             try:
                 response = self._open(url, headers, check)
             except requests.Timeout:
@@ -84,11 +88,11 @@ class HttpClient:
                 if response.status_code >= 400:
                     raise FetchError(f"{shown(url)}: HTTP {response.status_code} {response.reason}")
                 try:
-                    body = self._read(response)
-                except requests.Timeout:
-                    problem = f"the body did not arrive within {self.timeout:g} s"
+                    body = self._read(response, deadline)
+                except (requests.Timeout, ReadTimeoutError, socket.timeout):
+                    problem = f"the response did not arrive within {self.timeout:g} s"
                     continue
-                except requests.RequestException as exc:
+                except (requests.RequestException, HTTPError, OSError) as exc:
                     problem = f"the connection broke ({_reason(exc)})"
                     continue
                 content_type = response.headers.get("Content-Type", "")
@@ -109,22 +113,30 @@ class HttpClient:
             check(url)
         raise FetchError(f"{shown(url)}: more than {MAX_REDIRECTS} redirects")
 
-    def _read(self, response: requests.Response) -> bytes:
+    def _read(self, response: requests.Response, deadline: float) -> bytes:
+        """The body, read as it arrives (one receive at a time, each allowed only the time left before
+        `deadline`), so a server trickling bytes cannot hold a fetch past it."""
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self.max_bytes:
             raise FetchError(f"{shown(response.url)}: the response is {int(declared):,} bytes, over the limit of "
                              f"{self.max_bytes:,} (ingest.max_bytes)")
-        deadline = time.monotonic() + self.timeout
+        connection = getattr(response.raw, "connection", None)
+        sock = getattr(connection, "sock", None)
         chunks, size = [], 0
-        for chunk in response.iter_content(64 * 1024):
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise requests.Timeout()
+            if sock is not None:
+                sock.settimeout(left)
+            chunk = response.raw.read1(READ_BYTES)
+            if not chunk:
+                return b"".join(chunks)
             size += len(chunk)
             if size > self.max_bytes:
                 raise FetchError(f"{shown(response.url)}: the response is over the limit of {self.max_bytes:,} bytes "
                                  "(ingest.max_bytes)")
-            if time.monotonic() > deadline:
-                raise requests.Timeout()
             chunks.append(chunk)
-        return b"".join(chunks)
 
     def _file(self, url: str) -> Page:
         path = Path(unquote(urlsplit(url).path))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -153,21 +154,26 @@ def _status(session: Session, source: SourceConfig) -> SourceStatus:
 
 
 def run_sources(db: Database, config: Config, name: str | None = None) -> list[RunResult]:
-    """Run every enabled source, or the one called `name` (KeyError if there is none)."""
+    """Run every enabled source (ingest.concurrency at a time), or the one called `name` (KeyError if there
+    is none); the results in the configured order."""
     sources = sources_of(config)
     if name is not None:
         sources = [s for s in sources if s.name == name]
         if not sources:
             known = ", ".join(s.name for s in sources_of(config)) or "none configured"
             raise KeyError(f"no source named {name!r} (sources: {known})")
-    return [run_source(db, config, source) for source in sources]
+    if len(sources) < 2:
+        return [run_source(db, config, source) for source in sources]
+    # Side by side, so that a stuck source holds up no other (each page has its own deadline, ingest.timeout).
+    with ThreadPoolExecutor(min(len(sources), config["ingest.concurrency"]), thread_name_prefix="fetch") as pool:
+        return list(pool.map(lambda source: run_source(db, config, source), sources))
 
 
 def source_jobs(config: Config) -> list:
     """The scheduler's job per enabled source: `fetch.<name>` on the source's cron (in `config.zone`)."""
     from bot.push.scheduler import ScheduledJob
 
-    return [ScheduledJob(f"fetch.{s.name}", s.schedule, functools.partial(_run_job, source=s), lease_seconds=600)
+    return [ScheduledJob(f"fetch.{s.name}", s.schedule, functools.partial(_run_job, source=s))
             for s in sources_of(config)]
 
 

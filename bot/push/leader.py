@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 from sqlalchemy import delete
 
@@ -30,16 +31,20 @@ LEADER = "scheduler:leader"
 
 
 def lead(bot, scheduler) -> "Leadership":
-    """Start `scheduler` (a BackgroundScheduler) paused, to fire its jobs while this process leads."""
+    """Start `scheduler` (a BackgroundScheduler) paused, to fire its jobs while this process leads (catching
+    up, when it takes the lead, the firings nobody made)."""
+    from bot.push.scheduler import catch_up_all
+
     scheduler.start(paused=True)
-    return Leadership(bot.db, scheduler, bot.config["scheduler.leader_seconds"]).start()
+    return Leadership(bot.db, scheduler, bot.config["scheduler.leader_seconds"],
+                      on_lead=lambda: catch_up_all(scheduler)).start()
 
 
 class Leadership:
     """Runs `scheduler` (started paused) only while this process holds the leader lease."""
 
-    def __init__(self, db: Database, scheduler, seconds: float):
-        self.db, self.scheduler, self.seconds = db, scheduler, seconds
+    def __init__(self, db: Database, scheduler, seconds: float, on_lead: Callable[[], None] = lambda: None):
+        self.db, self.scheduler, self.seconds, self.on_lead = db, scheduler, seconds, on_lead
         self.owner = leases.new_owner()
         self.leading = False
         self._stop = threading.Event()
@@ -85,6 +90,7 @@ class Leadership:
         if leading:
             log.info("scheduler: this process (%s) leads; jobs fire here", self.owner)
             self.scheduler.resume()
+            self.on_lead()
         else:
             log.warning("scheduler: leadership lost; jobs paused here")
             self.scheduler.pause()
@@ -106,4 +112,4 @@ def claim_slot(db: Database, job_id: str, slot: datetime, keep: timedelta) -> bo
     now = utcnow()
     with db.session() as session:  # old claims: nobody asks about them any more
         session.execute(delete(Lease).where(Lease.name.like("fired:%"), Lease.expires_at < now))
-    return leases.acquire(db, name, leases.new_owner(), keep.total_seconds())
+    return leases.acquire(db, name, leases.new_owner(), keep.total_seconds(), from_dead=False)  # a record

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from bot.push import leases
 from bot.channels.api import RECIPIENT_ERRORS, ApiError
+from bot.push.outage import STORE_ERRORS, Outage, Patience, describe
 from bot.market.quotes import latest_date
 from bot.models import Delivery, PushRun, Subscriber, utcnow
 from bot.push.senders import Sender, Outcome, build_senders
@@ -60,9 +61,11 @@ _UNREACHABLE = Subscriber.__table__.update().where(Subscriber.__table__.c.id.in_
 @dataclass
 class RunReport:
     run_date: date
-    status: str  # done | stopped | skipped | busy (another process runs it)
+    # done | stopped | skipped | busy (another process runs it) | interrupted (resumable: the lease went to
+    # another process, or the database stayed away) | running (queued for `rebot worker`s)
+    status: str
     reason: str = ""
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))  # {}: unknown
     run_id: int | None = None
     sent_now: int = 0  # sent by this invocation
 
@@ -113,32 +116,49 @@ class DailyPush:
         self.lease_seconds = self.config["push.lease_seconds"]
         self.stopped: dict[str, str] = {}  # channel -> why it stopped
         self._stop_lock = threading.Lock()
+        self.patience = Patience(self.config["push.outage_seconds"], sleep)
+        self.lost = False  # the run's lease went to another process: this one stops, the run is not finished
+        self.outage = ""  # why a sending thread gave up on the stores: the run stops here, resumable
 
     # ----- the run ------------------------------------------------------------------------------------
     def run(self, day: date | None = None, retry_failed: bool = False, retry_unknown: bool = False) -> RunReport:
         day = day or self.bot.clock().date()
-        run = self._get_or_create_run(day)
+        try:
+            return self._run(day, retry_failed, retry_unknown)
+        except Outage as exc:
+            log.error("push %s: giving up for now, %s; the run stays resumable", day, exc)
+            return RunReport(day, "interrupted", f"{exc}; the scheduler resumes the run", counts={})
+
+    def _run(self, day: date, retry_failed: bool, retry_unknown: bool) -> RunReport:
+        run = self.patience.call(self._get_or_create_run, day)
         if run.status == "skipped":
             return self._report(run)
         if run.status == "done" and not (retry_failed or retry_unknown):
             return self._report(run)
         lease = f"push:run:{run.id}"
-        if not leases.acquire(self.db, lease, self.owner, self.lease_seconds):
+        if not self.patience.call(leases.acquire, self.db, lease, self.owner, self.lease_seconds):
             log.info("push %s: another process is running it", day)
-            report = self._report(run)
+            report = self.patience.call(self._report, run)
             report.status, report.reason = "busy", "another process is running this push"
             return report
         try:
-            with self.db.session() as session:  # another process may have finished it while we waited
-                finished = session.get(PushRun, run.id).status == "done"
-            if finished and not (retry_failed or retry_unknown):
+            # another process may have finished it while we waited
+            if self.patience.call(self._report, run).status == "done" and not (retry_failed or retry_unknown):
                 return self._report(run)
             sent_now = self._work(run, lease, retry_failed, retry_unknown)
         finally:
-            leases.release(self.db, lease, self.owner)
-        report = self._report(run)
+            try:
+                leases.release(self.db, lease, self.owner)
+            except STORE_ERRORS:
+                log.warning("push %s: cannot release the run's lease (it runs out by itself)", day)
+        report = self.patience.call(self._report, run)
         report.sent_now = sent_now
-        self._tell_admins(report)
+        if self.lost:
+            report.status = "interrupted"
+            report.reason = "another process took the run over (this one was held up past push.lease_seconds)"
+            return report
+        if report.status in ("done", "stopped"):
+            self._tell_admins(report)
         return report
 
     def _get_or_create_run(self, day: date) -> PushRun:
@@ -168,6 +188,17 @@ class DailyPush:
         return run
 
     def _work(self, run: PushRun, lease: str, retry_failed: bool, retry_unknown: bool) -> int:
+        self.patience.call(self._take_over, run, retry_failed, retry_unknown)
+        self.patience.call(self._fill_ledger, run)
+        sent = self._send_all(run, lease)
+        if self.outage:
+            raise Outage(self.outage)
+        if not self.lost:
+            self.patience.call(self._finish_run, run)
+        return sent
+
+    def _take_over(self, run: PushRun, retry_failed: bool, retry_unknown: bool) -> None:
+        """Start (or resume) `run`: rows left `sending` by a dead sender become `unknown`, others' claims go."""
         with self.db.session() as session:
             orphans = session.execute(
                 update(Delivery).where(Delivery.run_id == run.id, Delivery.status == "sending",
@@ -181,17 +212,28 @@ class DailyPush:
                             run.run_date, orphans)
             requeue(session, run, retry_failed, retry_unknown)
             session.execute(update(PushRun).where(PushRun.id == run.id).values(status="running", reason=""))
-        self._fill_ledger(run)
-        sent = self._send_all(run, lease)
+
+    def _finish_run(self, run: PushRun) -> None:
+        """Done only when nothing is left to send; stopped (with the reason) when a channel cannot go on."""
         with self.db.session() as session:
+            left = dict(session.execute(
+                select(Delivery.channel, func.count()).where(Delivery.run_id == run.id,
+                                                             Delivery.status.in_(("queued", "sending")))
+                .group_by(Delivery.channel)).all())
+            why = dict(self.stopped)
+            for channel, n in left.items():
+                if channel not in self.channels:
+                    why[channel] = f"not configured in this process ({n} queued)"
             row = session.get(PushRun, run.id)
-            if self.stopped:
+            if why:
                 row.status = "stopped"
-                row.reason = "; ".join(f"{name}: {why}" for name, why in sorted(self.stopped.items()))
+                row.reason = "; ".join(f"{name}: {text}" for name, text in sorted(why.items()))[:255]
+            elif left:  # rows another sender holds: not finished, the scheduler resumes it
+                row.reason = f"{sum(left.values())} deliveries left"
+                return
             else:
                 row.status, row.reason = "done", ""
             row.finished_at = utcnow()
-        return sent
 
     def _fill_ledger(self, run: PushRun) -> None:
         """One queued row per recipient; rows that exist (a resumed run) are kept as they are."""
@@ -232,6 +274,9 @@ class DailyPush:
             index_elements=["run_id", "channel", "recipient"]), rows)
 
     def _send_all(self, run: PushRun, lease: str) -> int:
+        """Send the run's queued rows while this process holds `lease`. Every database statement here waits
+        out an outage (Patience); losing the lease stops the claiming, lets the calls in flight finish and
+        hands this process's claims back."""
         # A claim holds a few full calls of every channel (1000 WeCom members each), so they run in parallel.
         batch = max([self.config["push.batch_size"], *(4 * c.batch for c in self.channels.values())])
         # Calls marked `sending` and handed to the workers, at most one each: as calls finish, this thread
@@ -239,55 +284,72 @@ class DailyPush:
         # database), so a crash leaves no more `sending` rows than calls in flight.
         window = self.config["push.workers"]
         sent = settled = 0
-        renewed, lost = time.monotonic(), False
-        with self.db.session() as content_session, self.db.raw() as ledger, \
+        renewed = time.monotonic()
+        self.lost = False
+        ledger = _Ledger(self.db)
+        with self.db.session() as content_session, \
                 ThreadPoolExecutor(self.config["push.workers"], thread_name_prefix="push") as pool:
             content = self._content(content_session, run)
             done: queue.Queue = queue.Queue()
             waiting: deque = deque()  # calls claimed, not yet marked `sending`
             outstanding, exhausted, buffered = 0, False, []
             flushed = logged = time.monotonic()
-            while True:
-                if not (exhausted or lost) and len(waiting) < window:
-                    active = [c for c in self.channels if c not in self.stopped]
-                    claimed = self._claim(run, active, batch) if active else []
-                    exhausted = not claimed
-                    waiting.extend(self._tasks(claimed, content))
-                if lost:
-                    waiting.clear()  # queued and claimed: the process holding the lease now takes them back
-                if waiting and outstanding < window:
-                    ready = [waiting.popleft() for _ in range(min(window - outstanding, len(waiting)))]
-                    for channel, body, rows in self._mark_sending(ledger, ready):
-                        pool.submit(self._deliver_counted, channel, body, rows).add_done_callback(done.put)
-                        outstanding += 1
-                if outstanding == 0 and not buffered and not waiting:
-                    break
-                try:
-                    future = done.get(timeout=FLUSH_EVERY) if outstanding else None
-                except queue.Empty:
-                    future = None
-                while future is not None:  # every call finished meanwhile
-                    outstanding -= 1
-                    buffered.extend(future.result())
+            try:
+                while True:
+                    if not self.lost and time.monotonic() - renewed > self.lease_seconds / 3:
+                        self.lost = not self.patience.call(leases.acquire, self.db, lease, self.owner,
+                                                           self.lease_seconds)
+                        renewed = time.monotonic()
+                        if self.lost:
+                            log.error("push %s: lost the run's lease to another process; stopping", run.run_date)
+                            waiting.clear()  # claimed, not marked: handed back to the lease's holder
+                            self.patience.call(self._unclaim, run)
+                    if not (exhausted or self.lost or self.outage) and len(waiting) < window:
+                        active = [c for c in self.channels if c not in self.stopped]
+                        claimed = self.patience.call(self._claim, run, active, batch) if active else []
+                        exhausted = not claimed
+                        waiting.extend(self.patience.call(_reading, content_session, self._tasks, claimed,
+                                                          content))
+                    if self.outage:
+                        waiting.clear()
+                    if waiting and outstanding < window:
+                        ready = [waiting.popleft() for _ in range(min(window - outstanding, len(waiting)))]
+                        for channel, body, rows in self.patience.call(ledger.use, self._mark_sending, ready):
+                            pool.submit(self._deliver_counted, channel, body, rows).add_done_callback(done.put)
+                            outstanding += 1
+                    if outstanding == 0 and not buffered and not waiting:
+                        break
                     try:
-                        future = done.get_nowait()
+                        future = done.get(timeout=FLUSH_EVERY) if outstanding else None
                     except queue.Empty:
                         future = None
-                now = time.monotonic()
-                if buffered and (outstanding == 0 or now - flushed >= FLUSH_EVERY):
-                    sent += self._record(buffered)
-                    settled += len(buffered)
-                    buffered, flushed = [], now
-                if now - renewed > self.lease_seconds / 3:
-                    lost = not leases.acquire(self.db, lease, self.owner, self.lease_seconds)
-                    renewed = now
-                    if lost:
-                        log.error("push %s: lost the run's lease to another process; stopping", run.run_date)
-                if now - logged > 10:
-                    log.info("push %s: %d settled so far (%d sent)", run.run_date, settled, sent)
-                    logged = now
+                    while future is not None:  # every call finished meanwhile
+                        outstanding -= 1
+                        buffered.extend(future.result())
+                        try:
+                            future = done.get_nowait()
+                        except queue.Empty:
+                            future = None
+                    now = time.monotonic()
+                    if buffered and (outstanding == 0 or now - flushed >= FLUSH_EVERY):
+                        sent += self.patience.call(self._record, buffered)
+                        settled += len(buffered)
+                        buffered, flushed = [], now
+                    if now - logged > 10:
+                        log.info("push %s: %d settled so far (%d sent)", run.run_date, settled, sent)
+                        logged = now
+            finally:
+                ledger.close()
             log.info("push %s: %d settled (%d sent)", run.run_date, settled, sent)
+        if self.lost:
+            self.patience.call(self._unclaim, run)
         return sent
+
+    def _unclaim(self, run: PushRun) -> None:
+        """Hand back the queued rows this process reserved (they were never marked `sending`)."""
+        with self.db.session() as session:
+            session.execute(update(Delivery).where(Delivery.run_id == run.id, Delivery.status == "queued",
+                                                   Delivery.claimed_by == self.owner).values(claimed_by=""))
 
     def _content(self, session, run: PushRun) -> DailyContent:
         """What the run sends: anything with `for_subscriber(codes, language) -> Content` (a broadcast differs)."""
@@ -358,15 +420,30 @@ class DailyPush:
         return results
 
     def _deliver(self, channel: Sender, content: Content, rows: list) -> list[_Result]:
-        """Send one call's worth, retrying transient failures with exponential backoff and jitter."""
+        """Send one call's worth, retrying transient failures with exponential backoff and jitter.
+
+        A database or Redis error (the token store, the rate counters) comes before the call: the rows go
+        back to `queued` once it has lasted `push.outage_seconds`. Only an error during the call itself
+        may hide a delivery: such rows are `unknown`."""
         if channel.name in self.stopped:
             return self._all(rows, Outcome("queued", None, f"not sent: {self.stopped[channel.name]}"), 0)
+        if self.outage:
+            return self._all(rows, Outcome("queued", None, f"not sent: {self.outage}"), 0)
         tries = 0
+        patience = Patience(self.config["push.outage_seconds"], self.sleep, f"push via {channel.name}")
         while True:
             tries += 1
             try:
                 outcomes = channel.send(content, [r.recipient for r in rows])
                 return [_Result(r.id, r.subscriber_id, outcomes[r.recipient], tries) for r in rows]
+            except STORE_ERRORS as exc:
+                tries -= 1  # nothing went out
+                try:
+                    patience.failed(exc)
+                except Outage as outage:
+                    self.outage = str(outage)
+                    return self._all(rows, Outcome("queued", None, f"not sent: {describe(exc)}"), tries)
+                continue
             except ApiError as err:
                 retryable = err.kind == "transient" or (err.kind == "ambiguous" and channel.idempotent)
                 if err.kind == "ambiguous" and not retryable:
@@ -381,6 +458,10 @@ class DailyPush:
                 # on this channel would fail the same way. Stop it; its rows stay queued for a later run.
                 self._stop(channel.name, err)
                 return self._all(rows, Outcome("queued", err.errcode, err.errmsg), tries)
+            except Exception as exc:  # a bug somewhere in the call: it may have gone out
+                log.exception("push via %s: the call failed unexpectedly", channel.name)
+                return self._all(rows, Outcome("unknown", None, f"internal error during the call: "
+                                                               f"{type(exc).__name__}"), tries)
 
     def _stop(self, channel: str, err: ApiError) -> None:
         with self._stop_lock:
@@ -427,6 +508,42 @@ class DailyPush:
                 client.send_custom_text(admin, text)
             except ApiError as err:
                 log.warning("push report to an admin failed: %s", err)
+
+
+class _Ledger:
+    """The sending loop's DB-API connection, replaced by a fresh one after a store error."""
+
+    def __init__(self, db):
+        self.db, self.conn = db, None
+
+    def use(self, fn, *args):
+        if self.conn is None:
+            self.conn = self.db.engine.raw_connection()
+        try:
+            return fn(self.conn, *args)
+        except STORE_ERRORS:
+            self.conn.invalidate()  # closed by the server, or in a failed transaction: never reused
+            self.conn = None
+            raise
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except STORE_ERRORS:
+                pass
+
+
+def _reading(session, fn, *args):
+    """`fn(*args)` reading through `session`, whose connection goes back to the pool afterwards (an idle one
+    may die in an outage); after a store error the session is rolled back, so that a retry can use it."""
+    try:
+        result = fn(*args)
+    except STORE_ERRORS:
+        session.rollback()
+        raise
+    session.commit()
+    return result
 
 
 def dry_run(bot, day: date | None = None, echo: Callable[[str], None] = print,

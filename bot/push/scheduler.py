@@ -5,8 +5,10 @@ returns ScheduledJobs: the daily push, and a fetch per ingestion source. A job f
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
+import threading
 from datetime import datetime, timedelta
 from dataclasses import dataclass
 from typing import Callable, Iterable
@@ -16,6 +18,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from bot import cron
 from bot.push import leases
+from bot.push.outage import Patience
 from bot.config import Config
 
 log = logging.getLogger(__name__)
@@ -29,11 +32,23 @@ class ScheduledJob:
     id: str
     cron: str  # crontab line (minute hour day month day-of-week) in the configured time zone
     func: Callable[..., object]  # called with the Bot
-    lease_seconds: int = 3600  # how long another scheduler keeps off while this one runs it
+    # Held while the job runs, renewed every third of it: a dead runner's is free after this (at once on
+    # the same host).
+    lease_seconds: int = 60
+    # Each firing claimed once in the database (a new leader does not fire again what the old one fired).
+    # The resume job needs no claim (the run's lease guards it): a new leader checks at once.
+    once_per_firing: bool = True
 
 
 def push_jobs(config: Config) -> list[ScheduledJob]:
-    return [ScheduledJob("push.daily", config["push.daily.cron"], run_daily_push)]
+    return [ScheduledJob("push.daily", config["push.daily.cron"], run_daily_push),
+            ScheduledJob("push.resume", "* * * * *", resume_runs, once_per_firing=False)]
+
+
+def resume_runs(bot) -> None:
+    from bot.push.resume import resume_runs as resume
+
+    resume(bot)
 
 
 def run_daily_push(bot) -> None:
@@ -63,6 +78,31 @@ def build_scheduler(bot, blocking: bool = False, extra: Iterable[ScheduledJob] =
     return scheduler
 
 
+def catch_up_all(scheduler) -> None:
+    """APScheduler keeps its jobs in memory, so a firing missed while no scheduler ran would be lost: when a
+    scheduler starts leading, each job's latest firing within the grace time runs now, in a thread of its
+    own, unless someone fired it already (its claim in the database keeps it once)."""
+    for job in scheduler.get_jobs():
+        if job.func is run_once:
+            threading.Thread(target=catch_up, args=job.args, name=f"catch-up:{job.id}", daemon=True).start()
+
+
+def catch_up(bot, job: ScheduledJob) -> bool:
+    """Run `job` if it should have fired within push.daily.misfire_grace_seconds and nobody fired it."""
+    from bot.push.leader import latest_slot
+
+    try:
+        grace = timedelta(seconds=bot.config["push.daily.misfire_grace_seconds"])
+        slot = latest_slot(job.cron, bot.config.zone, datetime.now(bot.config.zone), grace)
+        if slot is None:
+            return False
+        log.info("job %s: catching up the firing of %s", job.id, slot)
+        return run_once(bot, job)
+    except Exception:
+        log.exception("job %s: the catch-up failed", job.id)
+        return False
+
+
 def run_once(bot, job: ScheduledJob) -> bool:
     """Run `job` unless another scheduler process is running it now (a lease in the database).
 
@@ -72,18 +112,18 @@ def run_once(bot, job: ScheduledJob) -> bool:
 
     grace = timedelta(seconds=bot.config["push.daily.misfire_grace_seconds"])
     slot = latest_slot(job.cron, bot.config.zone, datetime.now(bot.config.zone), grace)
-    if slot is not None and not claim_slot(bot.db, job.id, slot, grace + timedelta(days=1)):
+    patience = Patience(bot.config["push.outage_seconds"], what=f"job {job.id}")  # a database blip at firing time
+    if job.once_per_firing and slot is not None and \
+            not patience.call(claim_slot, bot.db, job.id, slot, grace + timedelta(days=1)):
         log.info("job %s of %s was fired by another scheduler already", job.id, slot)
         return False
-    owner = leases.new_owner()
-    name = f"job:{job.id}"
-    if not leases.acquire(bot.db, name, owner, job.lease_seconds):
-        log.info("job %s is running in another process; not starting it here", job.id)
-        return False
-    try:
-        job.func(bot)
-    except Exception:
-        log.exception("job %s failed", job.id)
-    finally:
-        leases.release(bot.db, name, owner)
+    take = functools.partial(patience.call, leases.acquire)
+    with leases.held(bot.db, f"job:{job.id}", job.lease_seconds, take) as mine:
+        if not mine:
+            log.info("job %s is running in another process; not starting it here", job.id)
+            return False
+        try:
+            job.func(bot)
+        except Exception:
+            log.exception("job %s failed", job.id)
     return True

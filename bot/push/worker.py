@@ -11,7 +11,8 @@ With `push.delivery: workers` a push (the scheduler's, or `rebot push daily`) on
   the timing. A claim older than `worker.claim_seconds` is free again: a dead (or stuck) worker's
   `queued` rows are claimed and sent by another, its `sending` rows (the call may have gone out)
   become `unknown`, never re-sent unless an admin asks (`rebot push daily --retry-unknown`);
-- the worker that finds a run with nothing queued or in flight marks it done and tells the admins.
+- the worker that finds a run with nothing queued or in flight marks it done and tells the admins;
+- a database or Redis outage is waited out (bot.push.outage), however long: the worker never exits for it.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from typing import Callable
 from sqlalchemy import exists, select, update
 
 from bot.push import broadcast, leases
+from bot.push.outage import FIRST_DELAY, MAX_DELAY, STORE_ERRORS, Outage, describe
 from bot.models import Delivery, Lease, PushRun, Subscriber, utcnow
 from bot.push.senders import Sender
 from bot.push.run import DailyPush, RunReport, requeue
@@ -31,6 +33,9 @@ from bot.push.run import DailyPush, RunReport, requeue
 log = logging.getLogger(__name__)
 
 RUN_LEASE = "push:run:{}"  # held by DailyPush.run while it fills (inline: sends) a run's ledger
+# A queued run's reason while its ledger is written, then once it is complete: workers take only the latter
+# (a process that died filling it leaves FILLING, and the scheduler's resume job fills the rest).
+FILLING, QUEUED = "filling the ledger", "queued for rebot worker"
 
 
 def daily_push(bot, channels: dict[str, Sender] | None = None) -> DailyPush:
@@ -49,15 +54,23 @@ class QueuedPush(DailyPush):
     """The daily push that writes the ledger and leaves the sending to workers."""
 
     def _work(self, run: PushRun, lease: str, retry_failed: bool, retry_unknown: bool) -> int:
+        self.patience.call(self._start, run, retry_failed, retry_unknown)
+        self.patience.call(self._fill_ledger, run)
+        self.patience.call(self._queued, run)
+        return 0
+
+    def _start(self, run: PushRun, retry_failed: bool, retry_unknown: bool) -> None:
         with self.db.session() as session:
             requeue(session, run, retry_failed, retry_unknown)
             session.execute(update(PushRun).where(PushRun.id == run.id)
-                            .values(status="running", reason="queued for rebot worker", finished_at=None))
-        self._fill_ledger(run)
-        with self.db.session() as session:  # nobody to send to: done now (workers finish only what they sent)
+                            .values(status="running", reason=FILLING, finished_at=None))
+
+    def _queued(self, run: PushRun) -> None:
+        """The ledger is complete: over to the workers (or done now when there is nobody to send to)."""
+        with self.db.session() as session:
+            session.execute(update(PushRun).where(PushRun.id == run.id).values(reason=QUEUED))
             session.execute(update(PushRun).where(PushRun.id == run.id, ~exists().where(Delivery.run_id == run.id))
                             .values(status="done", reason="", finished_at=utcnow()))
-        return 0
 
     def _tell_admins(self, report: RunReport) -> None:
         """Nothing yet: the worker that finishes the run reports it."""
@@ -76,9 +89,19 @@ class Worker(DailyPush):
         self.claimed = self.sent = 0
 
     def run_forever(self, stop: threading.Event, once: bool = False) -> None:
-        """Deliver until `stop` is set (after the run in hand); with `once`, until nothing is left."""
+        """Deliver until `stop` is set (after the run in hand); with `once`, until nothing is left.
+        A database or Redis outage is waited out, however long (its rows are picked up again after it)."""
+        delay = FIRST_DELAY
         while not stop.is_set():
-            if self.work_once():
+            try:
+                if self.work_once():
+                    delay = FIRST_DELAY
+                    continue
+            except (Outage, *STORE_ERRORS) as exc:
+                log.error("worker: %s; trying again in %g s", exc if isinstance(exc, Outage) else describe(exc),
+                          delay)
+                stop.wait(delay)
+                delay = min(delay * 2, MAX_DELAY)
                 continue
             if once:
                 return
@@ -87,18 +110,24 @@ class Worker(DailyPush):
     def work_once(self) -> int:
         """Deliver what can be claimed of the running pushes; the number of rows claimed (0: nothing to do)."""
         before = self.claimed
-        for run in self._ready_runs():
-            self._expire(run)
+        for run in self.patience.call(self._ready_runs):
+            self.outage = ""
+            self.patience.call(self._expire, run)
             # A heartbeat of this worker that DailyPush's loop renews; the run's own lease stays free.
             heartbeat = f"push:worker:{self.owner}"
-            leases.acquire(self.db, heartbeat, self.owner, self.lease_seconds)
+            self.patience.call(leases.acquire, self.db, heartbeat, self.owner, self.lease_seconds)
             try:
                 self.sent += self._send_all(run, heartbeat)
             finally:
-                leases.release(self.db, heartbeat, self.owner)
+                try:
+                    leases.release(self.db, heartbeat, self.owner)
+                except STORE_ERRORS:
+                    pass  # it runs out by itself
+            if self.outage:
+                raise Outage(self.outage)
             if self.stopped:
-                self._stop_run(run)
-            self._finish(run)
+                self.patience.call(self._stop_run, run)
+            self.patience.call(self._finish, run)
         return self.claimed - before
 
     # ----- which runs, which rows ---------------------------------------------------------------------
@@ -106,9 +135,9 @@ class Worker(DailyPush):
         """Running pushes whose ledger is complete: no live lease (a process filling or sending it inline)."""
         now = utcnow()
         with self.db.session() as session:
-            # Daily pushes and broadcasts; an alert's run is sent by bot.alerts, with its own message.
+            # Daily pushes and broadcasts whose ledger is written; an alert's run is sent by bot.alerts.
             runs = session.scalars(select(PushRun).where(
-                PushRun.status == "running",
+                PushRun.status == "running", PushRun.reason != FILLING,
                 (PushRun.kind == "daily") | PushRun.kind.startswith(broadcast.RUN_PREFIX)).order_by(PushRun.id)).all()
             held = set(session.scalars(select(Lease.name).where(
                 Lease.name.in_([RUN_LEASE.format(r.id) for r in runs]), Lease.expires_at > now)))
