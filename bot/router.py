@@ -17,6 +17,7 @@ from bot.db import Database
 from bot.market.catalog import Catalog
 from bot.messages import CommandError, Message, Reply, TemplateReply
 from bot.models import Subscriber, utcnow
+from bot.market.units import Units
 from bot.render import Renderer
 
 
@@ -176,7 +177,7 @@ class Router:
 
     def __init__(self, config: Config, renderer: Renderer | None = None, modules=HANDLER_MODULES):
         self.config = config
-        self.renderer = renderer or Renderer()
+        self.renderer = renderer or Renderer(units=Units.from_config(config))
         self.commands: list[Command] = []
         for module_name in modules:
             module = importlib.import_module(module_name)

@@ -8,9 +8,10 @@ from datetime import datetime
 from typing import Callable
 
 from bot import alerts
-from bot.config import Config
+from bot.config import Config, as_date
 from bot.db import Database
 from bot.dedup import Records
+from bot.market import calendar
 from bot.market.catalog import Catalog
 from bot.messages import Message, Reply
 from bot.metrics import Metrics, quote_ages
@@ -35,6 +36,8 @@ class Bot:
         self.sightings = Sightings(self.db)
         self.records = Records(self.db)  # the quick path's answers, kept once per message
         alerts.configure(self.db, config, self.router.renderer)
+        calendar.configure([as_date(d) for d in config["calendar.extra_holidays"]],
+                           [as_date(d) for d in config["calendar.extra_workdays"]])
         self.clock = clock or (lambda: datetime.now(config.zone))
         self.replies = ReplyCache()
         self._catalog: tuple[int, Catalog] | None = None
