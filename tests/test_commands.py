@@ -311,28 +311,30 @@ def test_news_keyword_without_a_match(bot):
 def test_summary_lists_every_default_product_and_the_news(bot, text):
     reply = ask(bot, text).text
     zh = not text.isascii()
-    assert reply.splitlines()[0] == ("稀土市场行情 · " if zh else "Rare-earth market summary · ") + LAST_DAY
+    assert reply.splitlines()[0] == ("稀土行情 · 6月11日（周三）" if zh else "Rare-earth market · Wed 11 Jun")
     names = names_zh(DEFAULT_PRODUCTS) if zh else names_en(DEFAULT_PRODUCTS)
-    positions = [reply.index(f" {name}：" if zh else f" {name}: ") for name in names]
-    assert positions == sorted(positions)  # in catalog order
+    assert all(f"{name} " in reply for name in names)
     for code in DEFAULT_PRODUCTS:
         want = expected(code)
-        assert (want["low"] if want["single"] else f"{want['low']}–{want['high']}") in reply
+        if zh:  # 万元/吨, as Chinese traders say it: 44.9万, 705–709万
+            low, high = (f"{(Decimal(w.replace(',', '')) / 10000).normalize():f}" for w in (want["low"], want["high"]))
+            assert (f"{low}万" if want["single"] else f"{low}–{high}万") in reply
+        else:
+            assert (want["low"] if want["single"] else f"{want['low']}–{want['high']}") in reply
     for item in news_items()[:3]:
-        assert item["url"] in reply
-    assert ("新闻：" if zh else "News:") in reply
+        assert f'<a href="{item["url"]}">' in reply  # the link behind a short title, never a raw URL in text
+    assert ("新闻" if zh else "News") in reply.splitlines()
     assert "No new quotes" not in reply and "暂无新报价" not in reply
 
 
 def test_summary_on_a_day_without_quotes_says_so(bot_at):
     bot = bot_at(2025, 6, 16, 9)
     text = ask(bot, "summary").text
-    assert text.splitlines()[0] == "Rare-earth market summary · 2025-06-16"
-    assert "No new quotes today; the prices above are the latest available." in text
-    assert text.count(f"[last quote {LAST_DAY}]") == len(DEFAULT_PRODUCTS)
+    assert text.splitlines()[:2] == ["Rare-earth market · Mon 16 Jun",
+                                     "No new quotes today; these are the quotes of 11 Jun."]
     assert "449,000 yuan/t" in text  # the last price, not zero
     zh = ask(bot, "行情").text
-    assert "今日暂无新报价，以上为最近一次报价。" in zh and zh.count(f"［最近报价 {LAST_DAY}］") == len(DEFAULT_PRODUCTS)
+    assert zh.splitlines()[1] == "今日暂无新报价，以下为6月11日报价。" and "44.9万" in zh
 
 
 def test_summary_follows_the_followed_products(bot):
@@ -622,7 +624,7 @@ def test_a_smaller_channel_limit_is_respected(bot):
     reply = bot.answer(Message("console", "u1", text="行情"), max_bytes=200)
     data = reply.text.encode("utf-8")
     assert len(data) <= 200 and reply.text.endswith("…") and data.decode("utf-8") == reply.text
-    assert reply.text.startswith(f"稀土市场行情 · {LAST_DAY}")
+    assert reply.text.startswith("稀土行情 · 6月11日（周三）")
 
 
 def test_demo_now_is_the_last_demo_day():
@@ -677,7 +679,7 @@ def test_a_product_without_quotes(bot):
     assert ask(bot, "价格 氧化钪").text == "氧化钪（Sc-oxide）暂无报价。"
     ask(bot, "subscribe Sc Dy")
     assert "Sc oxide: no quote yet" in ask(bot, "price").text.splitlines()
-    assert "· Sc oxide: no quote yet" in ask(bot, "summary").text.splitlines()
+    assert "No quote yet: Sc oxide" in ask(bot, "summary").text.splitlines()
 
 
 def test_a_first_quote_has_no_change(bot):

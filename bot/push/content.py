@@ -108,7 +108,7 @@ class DailyContent:
         def quote(row) -> str:
             v, shown = row.view, self.renderer.units.view(row.view, language)
             level = shown.figure(v.low) if v.low == v.high else f"{shown.figure(v.low)}–{shown.figure(v.high)}"
-            move = percent(v.change_pct) if v.change_pct is not None else ("持平" if zh else "flat")
+            move = percent(v.change_pct) if v.change and v.change_pct is not None else ("持平" if zh else "flat")
             return f"{row.product.name(language)} {level}{shown.suffix} {move}"
 
         quoted = [r for r in summary.rows if r.view is not None]
