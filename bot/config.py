@@ -223,7 +223,7 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "wecom.api_base_url": (str, "https://qyapi.weixin.qq.com", _http_url),
     "robots": (list, [], _robots),
     "http.timeout_seconds": ((int, float), 5.0, _positive),
-    "push.daily.cron": (str, "30 17 * * mon-fri", _cron),
+    "push.daily.cron": (str, "30 17 * * *", _cron),  # non-trading days are skipped (bot/market/calendar.py)
     "push.daily.misfire_grace_seconds": (int, 3600, _positive),
     "push.news_count": (int, 3, _positive),
     "push.workers": (int, 8, _positive),

@@ -32,7 +32,7 @@ CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 
 
 WORDS = {
     "zh": {
-        "site": "稀土行情", "summary": "稀土行情", "week": "周", "unchanged": "持平", "spark_scale":
+        "site": "稀土行情", "summary": "稀土行情", "week": "周", "unchanged": "持平", "colon": "：", "spark_scale":
         "走势：近{n}个报价，各行同一纵轴（±{pct}%）", "stale_banner": "今日暂无新报价，以下为{day}报价。", "latest": "最新报价", "range": "价格区间", "mid": "均价",
         "change": "涨跌", "vs": "较", "source": "来源", "unit": "单位", "history": "历史价格",
         "period": "区间最低–最高", "quotes": "近期报价", "date": "日期", "product": "产品", "price": "价格",
@@ -45,7 +45,7 @@ WORDS = {
         "footer": "数据仅供参考。发送“价格 镨钕”给公众号查询最新报价。",
     },
     "en": {
-        "site": "Rare-earth prices", "summary": "Rare-earth market", "week": "week", "unchanged": "unchanged",
+        "site": "Rare-earth prices", "summary": "Rare-earth market", "week": "week", "unchanged": "Unchanged", "colon": ": ",
         "spark_scale": "Trend: last {n} quotes, one scale for every row (±{pct}%)",
         "stale_banner": "No new quotes today; these are the quotes of {day}.", "latest": "Latest quote",
         "range": "Range", "mid": "Mid", "change": "Change", "vs": "vs", "source": "Source", "unit": "Unit",

@@ -128,3 +128,13 @@ class DailyContent:
             "tone": summary.tone or ("点击查看全表与走势" if zh else "Tap for the full table"),
             "news": summary.news[0].title if summary.news else "",
         }
+
+
+def preview(content: DailyContent, config: Config) -> list[tuple[str, str]]:
+    """What a subscriber of each kind would get (the default products, the configured language)."""
+    default = content.for_subscriber(None, None)
+    fields = "\n".join(f"{name}: {value}" for name, value in default.template_fields.items())
+    return [(f"WeChat template message ({default.language}), opens {default.url or 'no page: public_base_url is empty'}",
+             fields),
+            (f"WeChat customer-service text / WeCom app text ({default.language})", default.text),
+            (f"WeCom group robot markdown ({default.language})", default.markdown)]
