@@ -113,7 +113,7 @@ class DailyContent:
 
         quoted = [r for r in summary.rows if r.view is not None]
         top = summary.movers[0] if summary.movers else None
-        lead = next((r for r in quoted if r is not top), None)
+        lead = next((r for r in quoted if r is not top), top)  # one product alone: it is both
         flat = len(summary.unchanged)
         breadth = (f"涨{summary.ups} 跌{summary.downs} 平{flat}" if zh else
                    f"{summary.ups} up, {summary.downs} down, {flat} flat")
