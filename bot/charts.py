@@ -29,9 +29,9 @@ from bot.render import day_label
 log = logging.getLogger(__name__)
 
 # A phone shows a chat image about 390 CSS px wide; at 2× density that is 780 px. Sizes are in points at
-# DPI 200, so 9 pt is 25 px in the PNG, 12.5 px on the screen (WeChat scales the image to the screen).
+# DPI 200, so 11 pt is 31 px in the PNG, 15 px on the screen (WeChat scales the image to the screen).
 WIDTH, HEIGHT, DPI = 780, 560, 200
-TEXT_PT, TITLE_PT = 9, 10
+TEXT_PT, TITLE_PT = 11, 12
 FONT_RECHECK_SECONDS = 60  # a font installed while the server runs is found within a minute
 MEDIA_LIFETIME = timedelta(days=2, hours=12)  # temporary media lives 3 days; re-upload well before
 SPARK = "▁▂▃▄▅▆▇█"
@@ -216,9 +216,10 @@ def _draw(data: ChartData, language: str, width: int, height: int) -> bytes:
                 color=UP if change > 0 else DOWN if change < 0 else LINE)
     ax.plot([days[-1]], [mids[-1]], "o", color=LINE, markersize=4)
     ax.margins(x=0.01, y=0.15)
-    fig.text(0.99, 0.01, ("来源：" if language == "zh" else "source: ") + data.source, ha="right", va="bottom",
-             fontsize=TEXT_PT, color="#777")
-    fig.subplots_adjust(left=0.16, right=0.83, top=0.74, bottom=0.14)
+    # The source on the legend's line, at the right: clear of the data and of the date labels.
+    fig.text(0.97, 0.755, ("来源：" if language == "zh" else "source: ") + data.source, ha="right", va="bottom",
+             fontsize=TEXT_PT - 1, color="#777")
+    fig.subplots_adjust(left=0.16, right=0.83, top=0.74, bottom=0.12)
     out = io.BytesIO()
     fig.savefig(out, format="png", dpi=DPI)
     return out.getvalue()
