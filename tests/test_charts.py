@@ -188,7 +188,7 @@ def test_a_chinese_charts_text_is_at_least_24_px_high_at_2x_density(bot):
     image = png_of(render_png(data))
     assert image.size == (780, 560) == (WIDTH, HEIGHT)
     # The price labels left of the plot (e.g. 720万): the height of each label's ink, 万 its tallest glyph.
-    labels = text_bands(image, (0, int(HEIGHT * 0.26), int(WIDTH * 0.15), int(HEIGHT * 0.86)))
+    labels = text_bands(image, (0, int(HEIGHT * 0.26), int(WIDTH * 0.15), int(HEIGHT * 0.9)))
     assert len(labels) >= 3 and min(labels) >= 24, labels
     # The title's lines (氧化铽 均价走势…, the period) above the plot.
     title = text_bands(image, (0, 0, WIDTH, int(HEIGHT * 0.17)))
