@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from flask import Response, abort, request, url_for
+from sqlalchemy import select
 
 from bot import subscribers as subs
 from bot.admin import pushes
 from bot.admin.web import actor, blueprint, bot, config, db, done, page, t
-from bot.models import Subscriber
+from bot.audit import audit
+from bot.models import Alert, Subscriber
 
 
 def _catalog():
@@ -58,7 +60,22 @@ def subscriber_new():
 @blueprint.get("/subscribers/<int:sub_id>")
 def subscriber(sub_id: int):
     sub = _subscriber(sub_id)
-    return page("subscriber.html", sub=sub, catalog=_catalog(), deliveries=pushes.deliveries_of(db(), sub.id))
+    alerts = db().scalars(select(Alert).where(Alert.subscriber_id == sub.id).order_by(Alert.id)).all()
+    return page("subscriber.html", sub=sub, catalog=_catalog(), deliveries=pushes.deliveries_of(db(), sub.id),
+                alerts=alerts)
+
+
+@blueprint.post("/subscribers/<int:sub_id>/alerts/<int:alert_id>/delete")
+def subscriber_alert_delete(sub_id: int, alert_id: int):
+    session = db()
+    alert = session.get(Alert, alert_id)
+    if alert is None or alert.subscriber_id != _subscriber(sub_id).id:
+        abort(404)
+    audit(session, actor(), "alert.delete", f"subscriber:{sub_id}", alert=alert_id, product=alert.product_code,
+          kind=alert.kind, threshold=str(alert.threshold))
+    session.delete(alert)
+    session.commit()
+    return done("admin.subscriber", "alert_deleted", sub_id=sub_id)
 
 
 @blueprint.post("/subscribers/<int:sub_id>/products")
