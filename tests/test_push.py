@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, insert, select
 
-from bot.models import Delivery, PushRun, Subscriber
+from bot.models import Delivery, NewsItem, PushRun, Subscriber
 from bot.push.content import wechat_length
 from bot.push.run import DailyPush, dry_run
 from conftest import DEMO_NOW
@@ -164,7 +164,7 @@ def test_group_robots_get_markdown_within_4096_bytes(push_bot, emulator):
     assert report.counts["sent"] == 2
     (post,) = emulator.inbox("robot:robot-key-desk")
     content = post["markdown"]["content"]
-    assert post["msgtype"] == "markdown" and content.startswith("**Rare-earth market · Wed 11 Jun**")
+    assert post["msgtype"] == "markdown" and content.startswith("**Rare-earth market · Wed 11 Jun** (yuan/t)")
     assert len(content.encode()) <= 4096 and "](http" in content
     assert len(emulator.inbox("robot:robot-key-sales")) == 1
 
@@ -355,8 +355,11 @@ def test_long_summaries_are_cut_cleanly_to_each_channels_limit(push_bot, emulato
     from bot.push.content import DailyContent
 
     every = [entry["code"] for entry in load_catalog()]
-    bot = push_bot(**{"push.news_count": 50, "push.wechat.template_fields": {
+    bot = push_bot(**{"push.news_count": 20, "push.wechat.template_fields": {
         "first": "{{ title }}", "keyword1": "{{ summary.rows | length }} products", "remark": "{{ text }}"}})
+    with bot.db.session() as session:  # a busy news day: 20 items with long addresses
+        session.add_all(NewsItem(title=f"Rare earth item {i}", summary="", url="https://news.example.com/" + "x" * 90 + str(i),
+                                 image_url=None, published_at=datetime(2025, 6, 11, 1, i), source="test") for i in range(20))
     with bot.db.session() as session:
         content = DailyContent(bot.config, session, bot.catalog(), date(2025, 6, 11)).for_subscriber(every * 4, "en")
     assert len(content.text.encode()) <= 2048 and content.text.endswith("…")

@@ -46,8 +46,8 @@ def test_movers_come_first_by_their_percent_move_then_the_unchanged(bot):
     movers = [line for line in lines if line and line[0] in "▲▼"]
     # Ho oxide +2.02 % is the day's largest move: first, not line 8 of 9 as in catalog order.
     assert [line.split()[1] for line in movers] == ["氧化钬", "金属铽", "氧化铒", "镝铁合金", "氧化镨钕"]
-    assert movers[0] == "▲ 氧化钬 50.3–50.6万 +1万（+2.02%），周-0.39%"  # level, day and week change
-    assert "▼ 金属铽 870–874万 -5万（-0.57%），周-0.68%" in movers
+    assert movers[0] == "▲ 氧化钬 50.3–50.6万 +2.02%，周-0.39%"  # level, day and week change: one phone line
+    assert "▼ 金属铽 870–874万 -0.57%，周-0.68%" in movers
     flat = next(line for line in lines if line.startswith("持平："))
     assert flat == "持平：镨钕金属 54.6–54.9万、氧化镝 164–165万、氧化铽 705–709万、氧化钆 15.8–15.9万"
     assert lines.index(flat) > lines.index(movers[-1])
@@ -78,7 +78,7 @@ def test_no_report_no_tone_line(bot):
     with bot.db.session() as session:
         session.execute(delete(NewsItem))
     lines = ask(bot, "summary").splitlines()
-    assert lines[1] == "" and lines[2].startswith("▲ Ho oxide")
+    assert lines[0].endswith("(yuan/t)") and lines[1] == "" and lines[2].startswith("▲ Ho oxide 503,000–506,000 +2.02%")
 
 
 def test_news_are_short_titles_with_the_link_behind_them(bot):
@@ -110,7 +110,7 @@ def test_units_show_wan_in_chinese_yuan_in_english_and_follow_overrides():
 def test_a_per_product_unit_reaches_chat_and_pages(make_app):
     app = make_app(**{"display.units": {"zh": {"default": "万元/吨", "Tb-oxide": "元/公斤"}}})
     bot = app.extensions["rebot"]
-    assert "氧化铽 7,050–7,090 元/公斤" in ask(bot, "行情")
+    assert "氧化铽 7,050–7,090 元/公斤" in ask(bot, "行情") and "氧化镨钕 44.9万" in ask(bot, "行情")
     page = app.test_client().get("/m/price/Tb?lang=zh").get_data(as_text=True)
     assert '<span class="big">7,050–7,090</span> 元/公斤' in page
     with bot.db.session() as session:  # stored values unchanged
