@@ -124,7 +124,7 @@ def subscribers_import():
     if upload is None or not upload.filename:
         return page("import_result.html", 400, errors=[t("Choose a CSV file to import.")], result=None)
     try:
-        text = upload.read().decode("utf-8")
+        text = upload.read().decode("utf-8-sig")  # the BOM of our own export, or none
     except UnicodeDecodeError:
         return page("import_result.html", 400, errors=[t("The file is not UTF-8 text (save it as CSV UTF-8).")],
                     result=None)
