@@ -79,6 +79,12 @@ def names_en(codes):
     return [CATALOG[c]["short_en"] for c in codes]
 
 
+def wan(figure: str) -> str:
+    """'449,000' -> '44.9', '+5,000' -> '0.5': a yuan/t figure in 万元/吨."""
+    value = (Decimal(figure.replace(",", "").lstrip("+")) / 10000).normalize()
+    return f"{value:f}"
+
+
 def names_zh(codes):
     return [CATALOG[c]["zh"] for c in codes]
 
@@ -122,12 +128,13 @@ def test_price_in_chinese_shows_the_latest_quote_and_its_change(bot, code):
     text = ask(bot, f"价格 {CATALOG[code]['zh']}").text
     lines = text.splitlines()
     assert lines[0] == f"{CATALOG[code]['zh']}（{code}）· {LAST_DAY}"
-    if want["single"]:
-        assert f"价格：{want['low']} 元/吨" in lines
+    if want["single"]:  # 万元/吨, as Chinese traders quote
+        assert f"价格：{wan(want['low'])} 万元/吨" in lines
     else:
-        assert f"价格区间：{want['low']}–{want['high']} 元/吨" in lines
-        assert f"均价：{want['mid']}" in lines
-    assert f"{want['change']}（{want['pct']}），较 {want['previous_day']}" in text
+        assert f"价格区间：{wan(want['low'])}–{wan(want['high'])} 万元/吨" in lines
+        assert f"均价：{wan(want['mid'])}万" in lines
+    change = wan(want["change"]) + ("万" if wan(want["change"]) != "0" else "")
+    assert f"{('+' if want['change'].startswith('+') else '') + change}（{want['pct']}），较 {want['previous_day']}" in text
     assert "来源：demo" in lines
     assert "注意" not in text
 
@@ -147,7 +154,7 @@ def test_price_matches_the_seed_report(bot, text, figure):
 
 @pytest.mark.parametrize("alias", ["price", "价格", "报价", "价钱", "prices", "quote"])
 def test_every_price_alias_answers_the_price(bot, alias):
-    assert "449,000" in ask(bot, f"{alias} PrNd").text
+    assert ("449,000" if alias.isascii() else "44.9 万元/吨") in ask(bot, f"{alias} PrNd").text
 
 
 @pytest.mark.parametrize("text, code", [
@@ -164,7 +171,7 @@ def test_a_bare_product_name_answers_its_price(bot, text, code):
 
 @pytest.mark.parametrize("text", ["价格：镨钕", "价格:镨钕", "价格镨钕", "价格　镨钕", "  价格   镨钕  ", "价格 镨钕？"])
 def test_chinese_input_is_normalised(bot, text):
-    assert ask(bot, text).text.startswith(f"氧化镨钕（PrNd-oxide）· {LAST_DAY}\n价格：449,000 元/吨")
+    assert ask(bot, text).text.startswith(f"氧化镨钕（PrNd-oxide）· {LAST_DAY}\n价格：44.9 万元/吨")
 
 
 @pytest.mark.parametrize("text", ["  PRICE   prnd ", "price PrNd?", "Price: PrNd", "ｐｒｉｃｅ ＰｒＮｄ", "price PrNd!!",
