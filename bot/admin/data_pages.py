@@ -87,7 +87,7 @@ def product_chart(code: str):
     info = bot().catalog().by_code.get(code)
     if info is None:
         abort(404)
-    data = chart_data(db(), info, CHART_DAYS, _today(), g.lang)
+    data = chart_data(db(), info, CHART_DAYS, _today(), g.lang, bot().router.renderer.units)
     if data is None:
         abort(404)
     response = Response(render_png(data), mimetype="image/png")

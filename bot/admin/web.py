@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from bot.admin import auth
 from bot.admin.i18n import NOTICES, translate
-from bot.render import TEMPLATES, number, percent
+from bot.render import TEMPLATES, number, percent, unit_label
 from bot.service import Bot
 
 SESSION_COOKIE = "rebot_admin"
@@ -110,6 +110,12 @@ def local_time(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
 def shown(view):
     """How a quote's prices are shown in the console's language (万元/吨 in Chinese)."""
     return bot().router.renderer.units.view(view, g.lang)
+
+
+@blueprint.app_template_global()
+def stored_unit(unit: str) -> str:
+    """A stored unit as the console's language writes it (元/吨): what a manual entry is typed in."""
+    return unit_label(unit, g.lang)
 
 
 @blueprint.app_template_global()
