@@ -209,3 +209,19 @@ def test_a_chinese_chart_speaks_chinese_dates_wan_and_the_period_it_covers(bot):
     assert axis_label(7070000, Units().of("Tb-oxide", "yuan/t", "en"), "en") == "7.07M"
     ticks = date_ticks([p.date for p in data.points])
     assert [str(t) for t in ticks] == ["2025-03-01", "2025-04-01", "2025-05-01", "2025-06-01"]
+
+
+def test_a_missing_font_is_looked_for_again_without_a_restart():
+    """A server started before fonts-wqy-microhei was installed finds it within a minute."""
+    import bot.charts as charts
+
+    if charts._find_cjk_font() is None:
+        pytest.skip("no Chinese font installed (apt-get install fonts-wqy-microhei)")
+    saved = charts._font
+    try:
+        charts._font = (time.monotonic(), None)  # "none found" a moment ago: not looked for again yet
+        assert charts.cjk_font() is None
+        charts._font = (time.monotonic() - charts.FONT_RECHECK_SECONDS - 1, None)  # a minute later
+        assert charts.cjk_font() is not None and charts._font[1] is not None
+    finally:
+        charts._font = saved
