@@ -260,3 +260,19 @@ def test_dry_run_without_a_channel_previews_each_kind_of_subscriber(tmp_path, db
 
 def test_news_times_are_compared_in_utc():
     assert SHANGHAI.utcoffset(datetime(2025, 6, 11)) == timedelta(hours=8)
+
+
+def test_a_fetched_title_or_address_cannot_break_out_of_its_link(bot):
+    add_report(bot, "x", title='Evil</a><a href="https://phish.example">Click [here](https://x)')
+    with bot.db.session() as session:
+        session.scalars(select(NewsItem).where(NewsItem.title.like("Evil%"))).one().url = 'https://ok.example/a"b)c'
+    text = ask(bot, "summary")
+    line = next(line for line in text.splitlines() if "Evil" in line)
+    assert line.count("<a ") == 1 and line.count("</a>") == 1 and '"https://ok.example/a%22b)c"' in line
+    from bot.push.content import DailyContent
+
+    with bot.db.session() as session:
+        markdown = DailyContent(bot.config, session, bot.catalog(), DAY, bot.router.renderer).for_subscriber(
+            None, "en").markdown
+    line = next(line for line in markdown.splitlines() if "Evil" in line)
+    assert line.count("](") == 1 and line.endswith("(https://ok.example/a%22b%29c)")
