@@ -77,6 +77,9 @@ def main() -> None:
     print("\n## Extraction\n")
     print(run_script("bench/extract.py"))
 
+    print("\n## Chat parse\n")
+    print(run_script("bench/parse.py"))
+
 
 if __name__ == "__main__":
     main()

@@ -54,6 +54,10 @@ def create_app(config: Config | dict[str, Any] | str | None = None,
     callbacks = {"/wechat": WeChatCallback(bot, wechat_crypto, wechat_api).routes(),
                  "/wecom": WeComCallback(bot, wecom_crypto, wecom_api).routes()}
     app.wsgi_app = Callbacks(app.wsgi_app, callbacks, config["server.max_body_bytes"])
+    if config["server.trusted_proxies"]:
+        from bot.proxies import TrustedProxies
+
+        app.wsgi_app = TrustedProxies(app.wsgi_app, config["server.trusted_proxies"])
 
     @app.get("/healthz")
     def healthz():

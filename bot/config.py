@@ -54,8 +54,8 @@ def _database_url(value: Any) -> str | None:
 
     try:
         make_url(value)
-    except ArgumentError:
-        return f"is not a database URL: {value!r} (e.g. sqlite:///instance/rebot.db)"
+    except ArgumentError:  # the value is not shown: it may hold the password
+        return "is not a database URL (e.g. sqlite:///instance/rebot.db, postgresql+psycopg://user:…@host/db)"
     return None
 
 
@@ -76,8 +76,8 @@ def _base_url(value: Any) -> str | None:
 
 
 def _redis_url(value: Any) -> str | None:
-    if value and not str(value).startswith(("redis://", "rediss://", "unix://")):
-        return f"must be empty or a Redis URL (redis://host:6379/0, rediss://…, unix://…), not {value!r}"
+    if value and not str(value).startswith(("redis://", "rediss://", "unix://")):  # not shown: it may hold the password
+        return "must be empty or a Redis URL (redis://host:6379/0, rediss://…, unix://…)"
     return None
 
 
@@ -170,10 +170,15 @@ def _robots(value: Any) -> str | None:
         if robot["name"] in names:
             return f"[{i}].name {robot['name']!r} is used twice"
         names.add(robot["name"])
-        problem = _http_url(robot["webhook"])
-        if problem:
-            return f"[{i}].webhook {problem}"
+        if not str(robot["webhook"]).startswith(("http://", "https://")):  # not shown: the URL holds the key
+            return f"[{i}].webhook must start with http:// or https:// (the robot's webhook address)"
     return None
+def _trusted_proxies(value: Any) -> str | None:
+    from bot.proxies import address_problem
+
+    return address_problem(value)
+
+
 def _not_negative(value: Any) -> str | None:
     return None if value >= 0 else "must not be negative"
 
@@ -201,6 +206,7 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "server.host": (str, "127.0.0.1", None),
     "server.port": (int, 8000, _positive),
     "server.max_body_bytes": (int, 64 * 1024, _positive),
+    "server.trusted_proxies": (list, [], _trusted_proxies),
     "logging.level": (str, "INFO", _log_level),
     "logging.format": (str, "text", _log_format),
     "wechat.token": (str, "", None),
@@ -213,7 +219,7 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "wechat.reply_budget_seconds": ((int, float), 4.0, _positive),
     "wechat.menu.commands": (dict, {}, None),
     "wechat.menu.button": (list, [], None),
-    "wechat.qrcode_image_url": (str, "https://mp.weixin.qq.com/cgi-bin/showqrcode", _http_url),  # checked in full by `rebot menu check` (bot/menu.py)
+    "wechat.qrcode_image_url": (str, "https://mp.weixin.qq.com/cgi-bin/showqrcode", _http_url),  # checked in full by `rebot menu check` (bot/account/menu.py)
     "wechat.token_endpoint": (str, "token", _one_of("token", "stable")),
     "wecom.corp_id": (str, "", None),
     "wecom.agent_id": (int, 0, None),
@@ -257,6 +263,7 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "admin.lockout_attempts": (int, 5, _positive),
     "admin.lockout_minutes": (int, 15, _positive),
     "admin.page_size": (int, 50, _positive),
+    "admin.max_password_checks": (int, 2, _positive),
     "alerts.max_per_user": (int, 20, _positive),
     "alerts.hysteresis_pct": ((int, float), 1, _not_negative),
     "alerts.cooldown_minutes": (int, 0, _not_negative),
@@ -264,6 +271,7 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "display.units": (dict, {}, _display_units),
     "calendar.extra_holidays": (list, [], _dates),
     "calendar.extra_workdays": (list, [], _dates),
+    "chat.max_chars": (int, 500, _positive),
 }
 SECRETS = {"wechat.token", "wechat.app_secret", "wechat.encoding_aes_key", "database_url",
            "wecom.secret", "wecom.token", "wecom.encoding_aes_key", "robots", "redis_url"}
@@ -285,6 +293,19 @@ class Config:
     def __init__(self, values: dict[str, Any], source: str = "defaults"):
         self._values = values
         self.source = source
+        self._admins = frozenset(admin_entry(a) for a in values.get("admins", []))
+
+    def is_admin(self, channel: str, user_id: str) -> bool:
+        """Whether `user_id` on `channel` is in `admins` (a bare id there means the Official Account)."""
+        return (channel, user_id) in self._admins
+
+    def admin_ids(self, channel: str) -> list[str]:
+        return sorted(user for on, user in self._admins if on == channel)
+
+    def warnings(self) -> list[str]:
+        """Settings that work but should be written otherwise (shown by `rebot check-config`)."""
+        return [f"admins[{i}]: {admin!r} names no channel: read as wechat:{admin} (the Official Account); "
+                f"write wechat:{admin} or wecom:{admin}" for i, admin in enumerate(self["admins"]) if ":" not in admin]
 
     def __getitem__(self, key: str) -> Any:
         return self._values[key]
@@ -366,7 +387,8 @@ def build_config(data: dict | None = None, environ: dict[str, str] | None = None
             try:
                 values[key] = _from_env(key, kind, raw)
             except (ValueError, yaml.YAMLError):
-                errors.append(f"{key}: {env_name(key)}={raw!r} is not {_KIND_NAMES.get(kind, 'a number')}")
+                shown = env_name(key) if key in SECRETS else f"{env_name(key)}={raw!r}"  # never print a secret
+                errors.append(f"{key}: {shown} is not {_KIND_NAMES.get(kind, 'a number')}")
     for key, (kind, _default, check) in SCHEMA.items():
         value = values[key]
         if key in flat and value is None:
@@ -393,7 +415,10 @@ def _cross_checks(values: dict[str, Any]) -> list[str]:
         errors.append("wechat.token: required when wechat.encoding_aes_key is set")
     for i, admin in enumerate(values["admins"] if isinstance(values["admins"], list) else []):
         if not isinstance(admin, str) or not admin:
-            errors.append(f"admins[{i}]: must be an openid string")
+            errors.append(f"admins[{i}]: must be a user id with its channel, e.g. wechat:oXXXX or wecom:zhangsan")
+        elif ":" in admin and (admin.partition(":")[0] not in ADMIN_CHANNELS or not admin.partition(":")[2]):
+            errors.append(f"admins[{i}]: {admin!r} must be CHANNEL:ID with CHANNEL one of "
+                          f"{', '.join(ADMIN_CHANNELS)} (wechat:oXXXX, wecom:zhangsan)")
     if values["wecom.encoding_aes_key"] and not (values["wecom.corp_id"] and values["wecom.token"]):
         errors.append("wecom.corp_id: wecom.corp_id and wecom.token are required when wecom.encoding_aes_key is set")
     if values["wecom.corp_id"] and not values["wecom.agent_id"]:
@@ -443,6 +468,15 @@ def config_warnings(config: Config, today: date) -> list[str]:
         warnings.append("push: no channel is configured (wechat.app_id/app_secret, wecom.corp_id/secret, "
                         "robots): `rebot push daily` has nobody to send to")
     return warnings
+
+
+ADMIN_CHANNELS = ("wechat", "wecom", "console")  # console: `rebot chat --user NAME`
+
+
+def admin_entry(entry: str) -> tuple[str, str]:
+    """('wecom', 'zhangsan') for 'wecom:zhangsan'; a bare id is the Official Account's: ('wechat', id)."""
+    channel, _, user = str(entry).partition(":")
+    return (channel, user) if user else ("wechat", channel)
 
 
 def config_path(explicit: str | None = None, environ: dict[str, str] | None = None) -> Path | None:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration's revision id; a test keeps it equal to Alembic's head.
-SCHEMA_REVISION = "0010"
+SCHEMA_REVISION = "0012"
 
 
 class Database:
@@ -213,12 +213,22 @@ def _open_messages(path: str) -> Engine:
     return engine
 
 
+def _private_file(path: Path) -> None:
+    """Create the database file readable by its owner only (0600) in a folder of its own (0700) if they do
+    not exist: it holds admin password hashes, openids, replies and the API access token. SQLite gives its
+    -wal and -shm files the permissions of the database file."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+
+
 def _make_engine(url: str, durable: bool = True) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, future=True, hide_parameters=True)
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        _private_file(Path(parsed.database))
     # hide_parameters: a failed statement's values (a user's words, a reply) stay out of tracebacks and logs.
     engine = create_engine(url, connect_args={"timeout": 15, "check_same_thread": False}, hide_parameters=True)
 

@@ -7,14 +7,44 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import datetime, timezone
+from urllib.parse import parse_qsl, urlsplit
+
+from werkzeug.serving import WSGIRequestHandler
 
 from bot.config import SECRETS, Config
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 MASK = "***"
 _MIN_SECRET = 6  # shorter values (e.g. a test's "x") would mask ordinary words
+# The values of URL parameters that carry credentials (apikey=, access_token=, key=, secret=, signature=…),
+# and the password of user:password@host, wherever they appear in a message.
+_URL_SECRET = re.compile(r"([?&;](?:[a-z0-9_-]*key|[a-z0-9_-]*token|[a-z0-9_-]*secret|password|passwd|pwd|sig|"
+                         r"signature|msg_signature|sign|auth)=)[^&;#\s\"'<>]*", re.I)
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@/\s]+(@)", re.I)
+
+
+def mask_urls(text: str) -> str:
+    """`text` with credentials in the URLs it contains masked."""
+    return _URL_PASSWORD.sub(rf"\g<1>{MASK}\g<2>", _URL_SECRET.sub(rf"\g<1>{MASK}", text))
+
+
+class AccessLogWithoutQuery(WSGIRequestHandler):
+    """`rebot serve`'s access log: the path without its query string (signatures, openids, nonces)."""
+
+    def log_request(self, code="-", size="-") -> None:
+        path = getattr(self, "path", None)
+        if path is None:
+            self.requestline = self.requestline.split("?", 1)[0]
+        else:
+            self.path = path.split("?", 1)[0]
+        try:
+            super().log_request(code, size)
+        finally:
+            if path is not None:
+                self.path = path
 
 
 class _Stderr(logging.StreamHandler):
@@ -41,7 +71,7 @@ class _Masking(logging.Formatter):
         for secret in self.secrets:
             if secret in text:
                 text = text.replace(secret, MASK)
-        return text
+        return mask_urls(text)
 
 
 class TextFormatter(_Masking):
@@ -74,14 +104,23 @@ def setup_logging(config: Config) -> None:
     if handler is None:
         handler = _Stderr()
         root.addHandler(handler)
-    secrets = sorted({str(config[key]) for key in SECRETS if key != "database_url" and config[key]}
-                     | _database_password(config), key=len, reverse=True)
+    secrets = sorted({str(config[key]) for key in SECRETS if key not in ("database_url", "robots") and config[key]}
+                     | _database_password(config) | _robot_keys(config), key=len, reverse=True)
     secrets = [s for s in secrets if len(s) >= _MIN_SECRET]
     if config["logging.format"] == "json":
         handler.setFormatter(JsonFormatter(secrets))
     else:
         handler.setFormatter(TextFormatter(secrets, TEXT_FORMAT))
     logging.getLogger("bot").setLevel(config["logging.level"].upper())
+
+
+def _robot_keys(config: Config) -> set[str]:
+    """Each group robot's webhook URL and the key in it."""
+    found = set()
+    for robot in config["robots"]:
+        url = str(robot.get("webhook", "")) if isinstance(robot, dict) else ""
+        found |= {url} | {value for _name, value in parse_qsl(urlsplit(url).query)} if url else set()
+    return found
 
 
 def _database_password(config: Config) -> set[str]:

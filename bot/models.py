@@ -107,8 +107,8 @@ class AdminUser(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(256))
-    failed_logins: Mapped[int] = mapped_column(default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    failed_logins: Mapped[int] = mapped_column(default=0)  # unused since 0011: SignInFailure counts per address
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)  # unused since 0011
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_login: Mapped[datetime | None] = mapped_column(DateTime)
 
@@ -125,6 +125,18 @@ class AdminSession(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime)
 
     user: Mapped[AdminUser] = relationship(lazy="joined")
+
+
+class SignInFailure(Base):
+    """Failed sign-ins of one user name from one address, counted atomically; past the limit, a growing delay."""
+
+    __tablename__ = "admin_sign_in_failures"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)  # "<user name>|<client address>"
+    failures: Mapped[int] = mapped_column(default=0)  # attempts since the last delay, those being checked included
+    level: Mapped[int] = mapped_column(default=0)  # delays so far: each one is twice the last
+    blocked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class AuditLog(Base):
@@ -213,6 +225,7 @@ class PushRun(Base):
     status: Mapped[str] = mapped_column(String(16), default="running")  # running | done | stopped | skipped
     data_date: Mapped[date | None] = mapped_column(Date)  # the newest quote date the run reports
     reason: Mapped[str] = mapped_column(String(255), default="")
+    text: Mapped[str | None] = mapped_column(Text)  # a broadcast's text (its senders may be `rebot worker`s)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
 

@@ -103,7 +103,9 @@ def _not_found(message: str, suggestion=None) -> Response:
 @blueprint.get("/")
 @blueprint.get("/summary")
 def summary_today():
-    return redirect(url_for("pages.summary", day=_bot().clock().date().isoformat(), **request.args), 302)
+    others = {k: v for k, v in request.args.items() if k != "day"}  # /m/?day=2025-06-11 is that day's page
+    return redirect(url_for("pages.summary", day=request.args.get("day") or _bot().clock().date().isoformat(),
+                            **others), 302)
 
 
 @blueprint.get("/summary/<day>")

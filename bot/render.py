@@ -10,7 +10,7 @@ import jinja2
 from bot.market.units import STORED_LABELS, Units
 from bot.messages import ArticlesReply, ChartReply, Reply, TemplateReply
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = Path(__file__).resolve().parent / "templates"  # a link to the checkout's templates/, a copy in a wheel
 ELLIPSIS = "…"
 
 

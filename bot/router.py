@@ -7,7 +7,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,7 +18,10 @@ from bot.market.catalog import Catalog
 from bot.messages import CommandError, Message, Reply, TemplateReply
 from bot.models import Subscriber, utcnow
 from bot.market.units import Units
-from bot.render import Renderer
+from bot.render import Renderer, fit_bytes
+
+if TYPE_CHECKING:
+    from bot.service import Bot
 
 
 HANDLER_MODULES = ("handlers.price", "handlers.news", "handlers.summary", "handlers.subscribe",
@@ -40,7 +43,6 @@ class Command:
     usage: dict[str, str] = field(default_factory=dict)  # language -> argument forms
     help: dict[str, str] = field(default_factory=dict)  # language -> one line
     admin_only: bool = False
-    hidden: bool = False
     # True when the reply depends only on the arguments, the language, the day and the market data, so it
     # can be cached per market version; a callable decides from the arguments.
     pure: bool | Callable[[str], bool] = False
@@ -54,12 +56,30 @@ class Command:
 
 
 def command(name: str, *, aliases=(), usage_en="", usage_zh="", help_en="", help_zh="",
-            admin_only=False, hidden=False, pure=False):
+            admin_only=False, pure=False):
     """Mark a handler function as the command `name`; the router collects it."""
 
     def mark(fn):
         fn.command = Command(name, fn, tuple(aliases), {"en": usage_en or name, "zh": usage_zh or usage_en or name},
-                             {"en": help_en, "zh": help_zh}, admin_only, hidden, pure)
+                             {"en": help_en, "zh": help_zh}, admin_only, pure)
+        return fn
+
+    return mark
+
+
+@dataclass(frozen=True)
+class EventHandler:
+    """What answers a channel event (follow, unfollow, a menu click…): never typed, so not a command."""
+
+    events: tuple[str, ...]  # lower case: subscribe, unsubscribe, click, scan…
+    handler: Callable[["Context"], Any]
+
+
+def on_event(*events: str):
+    """Mark a handler function as the answer to the channel `events`; the router collects it."""
+
+    def mark(fn):
+        fn.event_handler = EventHandler(tuple(e.lower() for e in events), fn)
         return fn
 
     return mark
@@ -132,7 +152,8 @@ class Sightings:
 
 @dataclass
 class Context:
-    """What a handler gets: the message, its language, the database session, config and helpers."""
+    """What a handler gets: the message, its language, the database session, and `bot`, the running bot
+    (its database, metrics, clock and renderer: what a push started from chat runs on)."""
 
     config: Config
     session: Session
@@ -141,6 +162,7 @@ class Context:
     now: datetime  # aware, in the configured time zone
     catalog: Catalog
     router: "Router"
+    bot: "Bot"
     _subscriber: Subscriber | None = None
     _looked_up: bool = False
     command_name: str = ""  # the command that answers, for the metrics
@@ -151,7 +173,11 @@ class Context:
 
     @property
     def is_admin(self) -> bool:
-        return self.message.user_id in self.config["admins"]
+        return self.config.is_admin(self.message.channel, self.message.user_id)
+
+    def usage_word(self, command: str) -> str:
+        """`command` as the user would type it in the reply's language ("price", "价格")."""
+        return self.router.get(command).usage[self.language].split()[0]
 
     def subscriber(self, create: bool = True) -> Subscriber | None:
         """The sender's subscriber row, created on first use when `create`."""
@@ -179,9 +205,16 @@ class Router:
         self.config = config
         self.renderer = renderer or Renderer(units=Units.from_config(config))
         self.commands: list[Command] = []
+        self.events: dict[str, EventHandler] = {}
         for module_name in modules:
             module = importlib.import_module(module_name)
-            self.commands.extend(fn.command for fn in vars(module).values() if hasattr(fn, "command"))
+            for fn in vars(module).values():
+                if hasattr(fn, "command"):
+                    self.commands.append(fn.command)
+                for name in getattr(getattr(fn, "event_handler", None), "events", ()):
+                    if name in self.events:
+                        raise ValueError(f"event {name!r} has two handlers")
+                    self.events[name] = fn.event_handler
         self._by_name: dict[str, Command] = {}
         for cmd in self.commands:
             for alias in cmd.names:
@@ -198,7 +231,7 @@ class Router:
         return self._by_name[name.lower()]
 
     def visible_commands(self, admin: bool) -> list[Command]:
-        return [c for c in self.commands if not c.hidden and (admin or not c.admin_only)]
+        return [c for c in self.commands if admin or not c.admin_only]
 
     def match(self, text: str, admin: bool) -> tuple[Command, str] | None:
         """The command `text` starts with and the rest as its argument, or None."""
@@ -212,8 +245,6 @@ class Router:
             if rest and name[-1].isascii() and name[-1].isalnum() and rest[0].isalnum() and rest[0].isascii():
                 continue
             cmd = self._by_name[name]
-            if cmd.name.startswith("_"):
-                continue  # internal (the channel events), never typed
             if cmd.admin_only and not admin:
                 return None
             return cmd, rest.strip(_EDGE_PUNCT)
@@ -233,9 +264,9 @@ class Router:
 
         Only for a pure command whose language the words themselves tell, so that nothing about the
         sender goes into the reply; the key holds everything else the reply depends on but the day."""
-        if message.event or not message.text:
+        admin = self.config.is_admin(message.channel, message.user_id)
+        if message.event or not message.text or (len(message.text) > self.config["chat.max_chars"] and not admin):
             return None
-        admin = message.user_id in self.config["admins"]
         if self._keys_of is not catalog or len(self._keys) > 4096:  # answers of the words, per catalog
             self._keys, self._keys_of = {}, catalog
         memo = (message.text, admin)
@@ -247,20 +278,26 @@ class Router:
             self._keys[memo] = ((text, language, admin), language) if pure else None
         return self._keys[memo]
 
-    def handle(self, session: Session, message: Message, now: datetime, catalog: Catalog,
+    def handle(self, bot: "Bot", session: Session, message: Message, now: datetime, catalog: Catalog,
                max_bytes: int = 2048) -> tuple[Reply, str]:
         """Run the command a message asks for; its rendered reply and the language its words told ('' if none).
 
-        The caller notes the sender as seen (`Sightings`)."""
-        text = normalise(message.text)
+        `bot`: the running bot, the handlers' services. The caller notes the sender as seen (`Sightings`)."""
+        limit = self.config["chat.max_chars"]
+        # Long input is cut before any parsing, and the reply says so; not an admin's (a broadcast's text).
+        if self.config.is_admin(message.channel, message.user_id):
+            limit = len(message.text)
+        cut = len(message.text) > limit
+        text = normalise(message.text[:limit])
         sub = find_subscriber(session, message)
         detected = language_of(text, catalog, self._by_name) if text else ""
         language = detected or (sub.language if sub else self.config["language"])
-        ctx = Context(self.config, session, message, language, now, catalog, self, sub, _looked_up=True)
+        ctx = Context(self.config, session, message, language, now, catalog, self, bot, sub, _looked_up=True)
         try:
             if message.event:
                 ctx.command_name = "event:" + (message.event if message.event in KNOWN_EVENTS else "other")
-                result = self.get("_event").handler(ctx, message.event)
+                found = self.events.get(message.event)
+                result = found.handler(ctx) if found else None  # an event nobody answers: `success`
             else:
                 result = self.dispatch(ctx, text)
         except CommandError as err:
@@ -268,7 +305,11 @@ class Router:
         except Exception as exc:
             exc.command_name = ctx.command_name  # the metrics count the error against the command that broke
             raise
-        return replace(self.renderer.render(result, ctx.language, max_bytes), command=ctx.command_name), detected
+        reply = replace(self.renderer.render(result, ctx.language, max_bytes), command=ctx.command_name)
+        if cut and reply.text:
+            note = self.renderer.text("input_cut", ctx.language, limit=limit).strip()
+            reply = replace(reply, text=fit_bytes(f"{note}\n{reply.text}", max_bytes))
+        return reply, detected
 
     def dispatch(self, ctx: Context, text: str):
         """The reply data for normalised `text` in `ctx`."""
@@ -287,8 +328,7 @@ class Router:
         """The command line the user most likely meant, e.g. 'price PrNd', or None."""
         words = text.split(maxsplit=1)
         head, rest = words[0], (words[1] if len(words) > 1 else "")
-        names = [n for n in self._names if not self._by_name[n].hidden
-                 and (ctx.is_admin or not self._by_name[n].admin_only)]
+        names = [n for n in self._names if ctx.is_admin or not self._by_name[n].admin_only]
         close = difflib.get_close_matches(head.lower(), names, n=1, cutoff=0.6)
         if close:
             if rest:

@@ -90,7 +90,7 @@ class Bot:
         version = self.market_version(session.connection().connection)
         catalog = self.catalog(version)
         now = self.clock()
-        reply, language = self.router.handle(session, message, now, catalog, max_bytes)
+        reply, language = self.router.handle(self, session, message, now, catalog, max_bytes)
         session.flush()  # a subscriber the command created is there to be touched
         self.sightings.note(session.connection().connection.cursor(), message, language)
         found = self.router.cache_key(message, catalog)

@@ -20,6 +20,7 @@ CHANNELS = ("wechat", "wecom", "wecom_robot", "console")  # as in the push ledge
 STATUSES = ("active", "paused", "unreachable")
 LANGUAGES = ("zh", "en")
 CSV_FIELDS = ("channel", "external_id", "display_name", "products", "daily_summary", "status", "language")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs such a cell as a formula
 _YES = {"1", "true", "yes", "y", "on", "是"}
 _NO = {"0", "false", "no", "n", "off", "", "否"}
 
@@ -47,8 +48,8 @@ def search(session: Session, text: str = "", channel: str = "", status: str = ""
     if text:
         conditions = [Subscriber.display_name.ilike(_like(text), escape="\\"),
                       Subscriber.external_id.ilike(_like(text), escape="\\")]
-        if text.isdigit():
-            conditions.append(Subscriber.id == int(text))
+        if _row_id(text) is not None:
+            conditions.append(Subscriber.id == _row_id(text))
         query = query.where(or_(*conditions))
     if channel:
         query = query.where(Subscriber.channel == channel)
@@ -57,10 +58,17 @@ def search(session: Session, text: str = "", channel: str = "", status: str = ""
     if product:
         # products is a JSON list stored as text ["A", "B"] on SQLite and PostgreSQL alike: match the quoted code.
         query = query.where(cast(Subscriber.products, String).like(_like(f'"{product}"'), escape="\\"))
-    page = max(1, page)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page, pages = max(1, page), max(1, -(-total // per_page))
+    if page > pages:
+        raise SubscriberError(f"there is no page {page:,} (the list has {pages:,})")
     rows = list(session.scalars(query.order_by(Subscriber.id.desc()).offset((page - 1) * per_page).limit(per_page)))
     return Page(rows, total, page, per_page)
+
+
+def _row_id(text: str) -> int | None:
+    """`text` as a row id (1 to 2**31 - 1, what the databases store), else None."""
+    return int(text) if text.isascii() and text.isdecimal() and len(text) <= 10 and int(text) < 2 ** 31 else None
 
 
 def _like(text: str) -> str:
@@ -71,8 +79,8 @@ def _like(text: str) -> str:
 def find(session: Session, ref: str | int) -> Subscriber:
     """The subscriber with id `ref`, or external id `ref` ("channel:external_id" when it is on several)."""
     ref = str(ref).strip()
-    if ref.isdigit():
-        found = session.get(Subscriber, int(ref))
+    if _row_id(ref) is not None:
+        found = session.get(Subscriber, _row_id(ref))
         if found is not None:
             return found
     channel, _, external = ref.partition(":")
@@ -167,14 +175,24 @@ def daily_count(session: Session) -> int:
 
 
 def export_csv(session: Session) -> str:
-    """Every subscriber as CSV (products space-separated), oldest first."""
+    """Every subscriber as CSV (products space-separated), oldest first. A cell that a spreadsheet would run
+    as a formula (=HYPERLINK(…), +, -, @, tab, CR first) is written as text, behind a ' (import removes it)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\r\n")  # RFC 4180; a CR inside a cell is then quoted too
     writer.writerow(CSV_FIELDS)
     for s in session.scalars(select(Subscriber).order_by(Subscriber.id)):
-        writer.writerow([s.channel, s.external_id, s.display_name, " ".join(s.products or []),
-                         "yes" if s.daily_summary else "no", s.status, s.language])
+        writer.writerow([_as_text(v) for v in (s.channel, s.external_id, s.display_name, " ".join(s.products or []),
+                                               "yes" if s.daily_summary else "no", s.status, s.language)])
     return out.getvalue()
+
+
+def _as_text(cell: str) -> str:
+    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+
+
+def _from_text(cell: str) -> str:
+    """The value `_as_text` exported."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(_FORMULA_START) else cell
 
 
 @dataclass(frozen=True)
@@ -200,7 +218,7 @@ def import_csv(session: Session, actor: str, text: str, known_products: Iterable
     rows: list[dict] = []
     seen: dict[tuple[str, str], int] = {}
     try:
-        records = list(reader)
+        records = [{k: _from_text(v) if isinstance(v, str) else v for k, v in r.items()} for r in reader]
     except csv.Error as exc:
         raise SubscriberError(f"not a readable CSV file: {exc}") from None
     for number, record in enumerate(records, start=2):  # line 1 is the header

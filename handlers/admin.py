@@ -114,15 +114,12 @@ def push_status(ctx: Context):
 
 
 def _start(ctx: Context, payload: dict, broadcast: str | None = None):
-    """Start the push in the background with a Bot of its own (handlers have none), and say so."""
+    """Start the push on the running bot's delivery path (in the background), and say so."""
     from bot.admin import pushes
     from bot.audit import audit
-    from bot.service import Bot
 
     day = date.fromisoformat(payload["day"])
-    bot = Bot(ctx.config)
-    if not pushes.BACKGROUND.start(bot, day, dispose=True, broadcast=broadcast):
-        bot.db.dispose()
+    if not pushes.BACKGROUND.start(ctx.bot, day, broadcast=broadcast):
         return TemplateReply("admin_push_busy")
     audit(ctx.session, f"chat:{ctx.message.user_id}", "push.broadcast" if broadcast else "push.send_now",
           f"push:{'broadcast' if broadcast else 'daily'}:{day}", **({"text": broadcast[:200]} if broadcast else {}))

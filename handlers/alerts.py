@@ -4,23 +4,26 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
+import sqlalchemy as sa
 from sqlalchemy import select
 
 from bot.alerts import crossed
+from bot.market.products import resolve_products
 from bot.market.quotes import latest_price
 from bot.messages import CommandError, TemplateReply
-from bot.models import Alert
+from bot.models import Alert, Subscriber
 from bot.router import Context, command
-from handlers.price import resolve_products
 
 _OPERATORS = {">": "above", ">=": "above", "above": "above", "over": "above", "高于": "above", "超过": "above",
               "<": "below", "<=": "below", "below": "below", "under": "below", "低于": "below", "跌破": "below"}
 _MULTIPLIERS = {"": 1, "万": 10_000, "w": 10_000, "k": 1_000, "m": 1_000_000}
 _NUMBER = r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)\s*(?P<mult>万|[wWkKmM])?"
 _UNIT_WORDS = r"(?:\s*(?:元/吨|元/公斤|元|yuan/t|yuan/kg|usd/kg|yuan))?"
-_LINE = re.compile(r"^(?P<product>.+?)\s*(?P<op>>=|<=|>|<|above|over|below|under|高于|超过|低于|跌破)\s*"
-                   + _NUMBER + _UNIT_WORDS + r"$", re.IGNORECASE)
-_MOVE = re.compile(r"^(?P<product>.+?)\s*[±+]?\s*(?P<pct>\d+(?:\.\d+)?)\s*%$")
+# The line and the move are searched for after the product (everything before them): linear in the text's
+# length, where a leading `.+?` was quadratic on long digit runs.
+_LINE = re.compile(r"(?P<op>>=|<=|>|<|above|over|below|under|高于|超过|低于|跌破)\s*" + _NUMBER + _UNIT_WORDS + r"$",
+                   re.IGNORECASE)
+_MOVE = re.compile(r"(?:[±+]\s*)?(?<![\d.])(?P<pct>\d+(?:\.\d+)?)\s*%$")  # starts where a number starts
 _LIST_WORDS = {"", "list", "列表"}
 _DELETE = re.compile(r"^(?:del|delete|remove|rm|删除|删)\s*(?P<n>.*)$", re.IGNORECASE)
 MAX_MOVE_PCT = Decimal(100)
@@ -30,6 +33,29 @@ DELIVERED_ON = ("wechat", "wecom")  # channels an alert message can reach (not `
 def parse_amount(num: str, mult: str | None) -> Decimal:
     """'46' '万' -> 460000; '460k' -> 460000; '1.5M' -> 1500000; '460,000' -> 460000."""
     return Decimal(num.replace(",", "")) * _MULTIPLIERS[(mult or "").lower()]
+
+
+def _after_product(pattern: re.Pattern, args: str) -> re.Match | None:
+    """The first match of `pattern` that ends the text and leaves a product name before it."""
+    found = pattern.search(args)
+    return found if found and args[:found.start()].strip() else None
+
+
+def _add_within_limit(ctx: Context, subscriber_id: int, code: str, kind: str, threshold: Decimal, armed: bool,
+                      limit: int) -> Alert | None:
+    """Insert the alert unless the subscriber has `limit` already, in one statement the database checks
+    (with the subscriber's row locked on PostgreSQL): concurrent `alert` messages never exceed the cap."""
+    ctx.session.execute(select(Subscriber.id).where(Subscriber.id == subscriber_id).with_for_update())
+    count = select(sa.func.count()).select_from(Alert).where(Alert.subscriber_id == subscriber_id).scalar_subquery()
+    values = select(sa.literal(subscriber_id), sa.literal(code), sa.literal(kind),
+                    sa.literal(threshold, Alert.threshold.type), sa.literal(armed)).where(count < limit)
+    added = ctx.session.execute(sa.insert(Alert).from_select(
+        ["subscriber_id", "product_code", "kind", "threshold", "armed"], values))
+    if not added.rowcount:
+        return None
+    return ctx.session.scalars(select(Alert).where(
+        Alert.subscriber_id == subscriber_id, Alert.product_code == code, Alert.kind == kind,
+        Alert.threshold == threshold).order_by(Alert.id.desc())).first()
 
 
 def _own_alerts(ctx: Context) -> list[Alert]:
@@ -55,22 +81,22 @@ def alert(ctx: Context, args: str):
     deleting = _DELETE.match(args)
     if deleting:
         return delete(ctx, deleting["n"])
-    line, move = _LINE.match(args), _MOVE.match(args)
+    line, move = _after_product(_LINE, args), _after_product(_MOVE, args)
     if line:
-        product_text, kind = line["product"], _OPERATORS[line["op"].lower()]
+        product_text, kind = args[:line.start()], _OPERATORS[line["op"].lower()]
         try:
             threshold = parse_amount(line["num"], line["mult"])
         except InvalidOperation:
             raise CommandError("alert_usage") from None
     elif move:
-        product_text, kind, threshold = move["product"], "move", Decimal(move["pct"])
+        product_text, kind, threshold = args[:move.start()], "move", Decimal(move["pct"])
         if not 0 < threshold <= MAX_MOVE_PCT:
             raise CommandError("alert_usage", problem="move")
     else:
         raise CommandError("alert_usage")
     if threshold <= 0 or threshold >= Decimal("1e13"):
         raise CommandError("alert_usage", problem="amount")
-    products = resolve_products(ctx, product_text.strip(), "alert")
+    products = resolve_products(ctx.catalog, product_text.strip(), ctx.usage_word("alert"))
     if len(products) != 1:
         raise CommandError("alert_usage", problem="one_product")
     product = products[0]
@@ -88,10 +114,11 @@ def alert(ctx: Context, args: str):
     past = kind != "move" and view is not None and crossed(kind, threshold, view.mid, None)
     sub = ctx.subscriber()
     ctx.session.flush()
-    row = Alert(subscriber_id=sub.id, product_code=product.code, kind=kind, threshold=threshold, armed=not past)
-    ctx.session.add(row)
-    ctx.session.flush()
-    return TemplateReply("alert_set", {"alert": row, "number": len(existing) + 1, "product": product, "view": view,
+    row = _add_within_limit(ctx, sub.id, product.code, kind, threshold, not past, limit)
+    if row is None:  # concurrent messages of this subscriber took the last places
+        raise CommandError("alert_limit", limit=limit)
+    number = ctx.session.scalar(select(sa.func.count()).where(Alert.subscriber_id == sub.id, Alert.id <= row.id))
+    return TemplateReply("alert_set", {"alert": row, "number": number, "product": product, "view": view,
                                        "past": past, "again": False,
                                        "hysteresis": ctx.config["alerts.hysteresis_pct"],
                                        "delivered": ctx.message.channel in DELIVERED_ON})

@@ -14,6 +14,6 @@ def help_(ctx: Context, args: str):
     commands = ctx.router.visible_commands(ctx.is_admin)
     if args:
         found = ctx.router.match(args, ctx.is_admin)
-        if found and not found[0].hidden:
+        if found:
             return TemplateReply("help_command", {"cmd": found[0]})
     return TemplateReply("help", {"commands": commands})

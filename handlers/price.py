@@ -1,52 +1,12 @@
 """price / 价格: the latest quote of one product, or a table of several."""
 from __future__ import annotations
 
-import re
-
 from bot.links import price_page
+from bot.market.products import resolve_products
 from bot.market.quotes import last_trading_day, latest_price
 from bot.messages import CommandError, TemplateReply
 from bot.router import Context, command
 from handlers.trend import chart_reply, split_period
-
-_SPLIT = re.compile(r"[,，、;；/]+")
-_LONGEST_NAME = 5  # words: "mixed rare earth carbonate"
-
-
-def resolve_products(ctx: Context, args: str, command: str = "price"):
-    """The products named in `args` (one name, or several separated by spaces or commas).
-
-    An unknown name raises `unknown_product`, whose suggestion repeats `command` in the reply's language."""
-    whole = _one_product(ctx, args.split())
-    if whole:
-        return [whole]
-    products, unknown = [], []
-    for part in _SPLIT.split(args):
-        # Within a part, the longest run of words that names a product: "Dy metal Tb" is Dy-metal and Tb-oxide.
-        words, i = part.split(), 0
-        while i < len(words):
-            for j in range(min(len(words), i + _LONGEST_NAME), i, -1):
-                product = _one_product(ctx, words[i:j])
-                if product:
-                    products.append(product)
-                    i = j
-                    break
-            else:
-                unknown.append(words[i])
-                i += 1
-    if unknown or not products:
-        query = unknown[0] if unknown else args
-        guess = next(iter(ctx.catalog.suggest(query)), None)
-        word = ctx.router.get(command).usage[ctx.language].split()[0]
-        raise CommandError("unknown_product", query=query, suggestion=guess.code if guess else None, command=word)
-    return list(dict.fromkeys(products))
-
-
-def _one_product(ctx: Context, words: list[str]):
-    """The product these words name together; words that each name a product ("Nd Pr") are a list, not one."""
-    if len(words) > 1 and all(ctx.catalog.resolve(w) for w in words):
-        return None
-    return ctx.catalog.resolve(" ".join(words))
 
 
 @command("price", aliases=("价格", "报价", "价钱", "prices", "quote"),
@@ -60,7 +20,7 @@ def price(ctx: Context, args: str):
     product_text, days = split_period(args)
     if days is not None:
         return chart_reply(ctx, product_text, days)
-    products = resolve_products(ctx, args) if args else ctx.followed_products()
+    products = resolve_products(ctx.catalog, args, ctx.usage_word("price")) if args else ctx.followed_products()
     if len(products) == 1 and args:
         view = latest_price(ctx.session, products[0], ctx.today)
         if view is None:

@@ -1,9 +1,9 @@
 """subscribe / 订阅, unsubscribe / 退订, my / 我的订阅: one's own daily summary and followed products."""
 from __future__ import annotations
 
+from bot.market.products import resolve_products
 from bot.messages import TemplateReply
 from bot.router import Context, command
-from handlers.price import resolve_products
 
 
 @command("subscribe", aliases=("订阅", "sub", "follow", "关注"),
@@ -12,7 +12,7 @@ from handlers.price import resolve_products
          help_zh="订阅每日行情，并关注产品，如：订阅 镨钕 镝")
 def subscribe(ctx: Context, args: str):
     """Turn the daily summary on and add the named products to the followed ones."""
-    added = resolve_products(ctx, args, "subscribe") if args else []
+    added = resolve_products(ctx.catalog, args, ctx.usage_word("subscribe")) if args else []
     was_on = start_daily_summary(ctx, added)
     return TemplateReply("subscribed", {"was_on": was_on, "added": added, "products": ctx.followed_products(),
                                         "own": bool(ctx.subscriber().products)})
@@ -39,7 +39,7 @@ def unsubscribe(ctx: Context, args: str):
     """Stop the daily summary, or with products stop following just those."""
     sub = ctx.subscriber()
     if args:
-        named = resolve_products(ctx, args, "unsubscribe")
+        named = resolve_products(ctx.catalog, args, ctx.usage_word("unsubscribe"))
         # Someone on the default set who drops one product keeps the rest of the set as their own.
         current = [p.code for p in ctx.followed_products()]
         removed = [p for p in named if p.code in current]

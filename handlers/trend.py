@@ -4,11 +4,13 @@ from __future__ import annotations
 import re
 
 from bot.charts import chart_data, summary
+from bot.market.products import resolve_products
 from bot.messages import ChartReply, CommandError, TemplateReply
 from bot.router import Context, command
 
-_PERIOD = re.compile(r"^(?P<rest>.*?)\s*(?P<n>\d+)\s*(?P<unit>days?|d|天|日|weeks?|w|周|months?|m|个月|月)$",
-                     re.IGNORECASE)
+# Searched for at the end of the text: linear in its length (a leading `.*?` was quadratic on long digit runs).
+# It starts only where a run of digits starts, so each digit is looked at a bounded number of times.
+_PERIOD = re.compile(r"(?<!\d)(?P<n>\d+)\s*(?P<unit>days?|d|天|日|weeks?|w|周|months?|m|个月|月)$", re.IGNORECASE)
 _UNIT_DAYS = {"d": 1, "day": 1, "days": 1, "天": 1, "日": 1, "w": 7, "week": 7, "weeks": 7, "周": 7,
               "m": 30, "month": 30, "months": 30, "个月": 30, "月": 30}
 MIN_DAYS, MAX_DAYS = 2, 730
@@ -16,10 +18,12 @@ MIN_DAYS, MAX_DAYS = 2, 730
 
 def split_period(args: str) -> tuple[str, int | None]:
     """('PrNd', 30) for 'PrNd 30d' / '镨钕 30天' / 'PrNd 1m'; (args, None) without a period."""
-    found = _PERIOD.match(args.strip())
-    if not found or not found["rest"].strip():
+    args = args.strip()
+    found = _PERIOD.search(args)
+    if not found or not args[:found.start()].strip():
         return args, None
-    return found["rest"].strip(), int(found["n"]) * _UNIT_DAYS[found["unit"].lower()]
+    count = int(found["n"]) if len(found["n"]) <= 6 else 10 ** 6  # beyond MAX_DAYS either way
+    return args[:found.start()].strip(), count * _UNIT_DAYS[found["unit"].lower()]
 
 
 @command("trend", aliases=("走势", "趋势", "图表"),
@@ -33,13 +37,11 @@ def trend(ctx: Context, args: str):
 
 def chart_reply(ctx: Context, product_text: str, days: int):
     """The chart of one product over `days` days, with its text version."""
-    from handlers.price import resolve_products
-
     if not product_text.strip():
         raise CommandError("trend_usage")
     if not MIN_DAYS <= days <= MAX_DAYS:
         raise CommandError("trend_usage", days=days, min=MIN_DAYS, max=MAX_DAYS)
-    products = resolve_products(ctx, product_text, "trend")
+    products = resolve_products(ctx.catalog, product_text, ctx.usage_word("trend"))
     if len(products) != 1:
         raise CommandError("trend_usage")
     data = chart_data(ctx.session, products[0], days, ctx.today, ctx.language, ctx.router.renderer.units)

@@ -79,6 +79,14 @@ def test_cli_extract_prints_json_quotes_with_the_given_date(tmp_path):
     ]
 
 
+def test_cli_extract_files_neodymium_praseodymium_under_the_pair():
+    result = CliRunner().invoke(main, ["extract", "-"],
+                                input="Neodymium-praseodymium oxide export prices were $53-55 per kg.\n")
+    assert result.exit_code == 0, result.output
+    assert [(q["product"], q["low"], q["high"], q["unit"]) for q in json.loads(result.stdout)] == [
+        ("PrNd-oxide", 53, 55, "usd/kg")]
+
+
 def test_cli_extract_reads_stdin_and_reports_what_it_did_not_understand():
     result = CliRunner().invoke(main, ["extract", "-", "--verbose"],
                                 input="PrNd and Dy oxide traded at 449,000 yuan/t.\nNd oxide at $70/kg.\n")

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from bot.cli.main import main
 from bot.config import build_config
-from bot.menu import check_menu, menu_payload
+from bot.account.menu import check_menu, menu_payload
 
 BASE = "https://rebot.example.com"
 MENU = [

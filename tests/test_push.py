@@ -92,7 +92,8 @@ def test_custom_mode_sends_text_and_falls_back_to_the_template_on_45015(push_bot
     assert report.counts["sent"] == 2
     (ann,) = emulator.inbox("o-ann")
     assert ann["msgtype"] == "text" and ann["text"]["content"].startswith("Rare-earth market · Wed 11 Jun")
-    assert "▲" in ann["text"]["content"] or "▼" in ann["text"]["content"] or "→" in ann["text"]["content"]
+    movers = [line for line in ann["text"]["content"].splitlines() if line and line[0] in "▲▼"]  # moves first
+    assert len(movers) == 5 and {line[0] for line in movers} == {"▲", "▼"} and "Unchanged: " in ann["text"]["content"]
     (quiet,) = emulator.inbox("o-quiet")
     assert quiet["template_id"] == "TPL-DAILY"
 

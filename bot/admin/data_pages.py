@@ -13,7 +13,7 @@ from bot.admin.web import actor, blueprint, bot, db, done, page
 from bot.audit import audit, recent
 from bot.charts import chart_data, render_png
 from bot.market import manual
-from bot.market.quotes import last_trading_day, latest_price
+from bot.market.quotes import last_trading_day, latest_price, web_link
 from bot.models import NewsItem
 
 
@@ -97,11 +97,11 @@ def product_chart(code: str):
 
 @blueprint.get("/news")
 def news():
-    items = db().scalars(select(NewsItem).order_by(NewsItem.published_at.desc(), NewsItem.id.desc()).limit(200))
+    items = db().scalars(select(NewsItem).where(web_link(NewsItem.url)).order_by(NewsItem.published_at.desc(), NewsItem.id.desc()).limit(200))
     return page("news.html", items=list(items))
 
 
-@blueprint.post("/news/<int:item_id>/<any(hide, show):action>")
+@blueprint.post("/news/<int(max=2147483647):item_id>/<any(hide, show):action>")
 def news_visibility(item_id: int, action: str):
     session = db()
     item = session.get(NewsItem, item_id)

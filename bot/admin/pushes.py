@@ -99,7 +99,9 @@ def preview(bot, session: Session, subscriber: Subscriber, day: date) -> Content
 
 
 class Background:
-    """Pushes started from the console or chat run in a thread, so the request answers at once.
+    """Pushes started from the console or chat ("send now", retry, a broadcast) run in a thread, so the request
+    answers at once. They take the scheduled push's delivery path (`push.delivery`): sent here by the same
+    DailyPush, or only the ledger written here and the sending left to `rebot worker`s.
 
     One at a time per process (`BACKGROUND`); across processes the run's lease and the ledger keep anything
     from being sent twice. `wait()` is for tests."""
@@ -109,22 +111,18 @@ class Background:
         self._thread: threading.Thread | None = None
 
     def start(self, bot, day: date, retry_failed: bool = False, retry_unknown: bool = False,
-              dispose: bool = False, broadcast: str | None = None) -> bool:
-        """Start the daily push of `day` with `bot` (or the `broadcast` text); False when one started here is
-        still running. `dispose`: the bot was made for this push; close its database connections afterwards."""
-        from bot.push.broadcast import Broadcast
-        from bot.push.run import DailyPush
+              broadcast: str | None = None) -> bool:
+        """Start the daily push of `day` with the running `bot` (or the `broadcast` text); False when one started
+        here is still running."""
+        from bot.push.worker import broadcast_push, daily_push
 
         def work():
             try:
-                push = Broadcast(bot, broadcast) if broadcast else DailyPush(bot)
+                push = broadcast_push(bot, broadcast) if broadcast else daily_push(bot)
                 report = push.run(day, retry_failed=retry_failed, retry_unknown=retry_unknown)
                 log.info("push %s started by an admin: %s %s", day, report.status, report.counts)
             except Exception:
                 log.exception("push %s started by an admin failed", day)
-            finally:
-                if dispose:
-                    bot.db.dispose()
 
         with self._lock:
             if self.running():

@@ -1,12 +1,15 @@
 """Sources (status, last error, fetch now) and the quarantine of suspicious quotes (approve/reject)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask import abort
 from sqlalchemy import func, select
 
 from bot import alerts
 from bot.admin.web import actor, blueprint, bot, db, done, page, t
 from bot.audit import audit
+from bot.ingest.http import shown
 from bot.ingest.jobs import run_source, sources_of
 from bot.ingest.store import approve_quote, reject_quote
 from bot.models import QuarantinedQuote, SourceStatus
@@ -14,7 +17,7 @@ from bot.models import QuarantinedQuote, SourceStatus
 
 def source_rows(session) -> list[tuple[str, object, object]]:
     """(name, configured source or None, SourceStatus or None) for every configured or ever-run source."""
-    configured = {s.name: s for s in sources_of(bot().config)}
+    configured = {s.name: replace(s, url=shown(s.url)) for s in sources_of(bot().config)}  # no apikey= on screen
     states = {s.name: s for s in session.scalars(select(SourceStatus))}
     return [(name, configured.get(name), states.get(name)) for name in sorted(configured.keys() | states.keys())]
 
@@ -52,7 +55,7 @@ def quarantine():
     return page("quarantine.html", pending=pending, decided=decided, catalog=bot().catalog())
 
 
-@blueprint.post("/quarantine/<int:held_id>/<any(approve, reject):action>")
+@blueprint.post("/quarantine/<int(max=2147483647):held_id>/<any(approve, reject):action>")
 def quarantine_decide(held_id: int, action: str):
     session = db()
     held = session.get(QuarantinedQuote, held_id)

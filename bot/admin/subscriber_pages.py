@@ -1,7 +1,7 @@
 """Subscriber pages: search and filters, detail, add, followed products, pause/resume, remove, CSV."""
 from __future__ import annotations
 
-from flask import Response, abort, request, url_for
+from flask import Response, abort, current_app, request, url_for
 from sqlalchemy import select
 
 from bot import subscribers as subs
@@ -34,8 +34,12 @@ def subscribers():
     except ValueError:
         number = 1
     filters = {k: args.get(k, "").strip() for k in ("q", "channel", "status", "product")}
-    result = subs.search(db(), filters["q"], filters["channel"], filters["status"], filters["product"],
-                         number, config("admin.page_size"))
+    try:
+        result = subs.search(db(), filters["q"], filters["channel"], filters["status"], filters["product"],
+                             number, config("admin.page_size"))
+    except subs.SubscriberError as err:
+        current_app.logger.info("admin: subscribers page refused: %s", err)
+        return page("error.html", 404, message=str(err))
     return page("subscribers.html", result=result, filters=filters, catalog=_catalog(),
                 channels=subs.CHANNELS, statuses=subs.STATUSES)
 
@@ -57,7 +61,7 @@ def subscriber_new():
     return done("admin.subscriber", "added", sub_id=sub.id)
 
 
-@blueprint.get("/subscribers/<int:sub_id>")
+@blueprint.get("/subscribers/<int(max=2147483647):sub_id>")
 def subscriber(sub_id: int):
     sub = _subscriber(sub_id)
     alerts = db().scalars(select(Alert).where(Alert.subscriber_id == sub.id).order_by(Alert.id)).all()
@@ -78,7 +82,7 @@ def subscriber_alert_delete(sub_id: int, alert_id: int):
     return done("admin.subscriber", "alert_deleted", sub_id=sub_id)
 
 
-@blueprint.post("/subscribers/<int:sub_id>/products")
+@blueprint.post("/subscribers/<int(max=2147483647):sub_id>/products")
 def subscriber_products(sub_id: int):
     sub = _subscriber(sub_id)
     session = db()
@@ -91,7 +95,7 @@ def subscriber_products(sub_id: int):
     return done("admin.subscriber", "saved", sub_id=sub_id)
 
 
-@blueprint.post("/subscribers/<int:sub_id>/<any(pause, resume):action>")
+@blueprint.post("/subscribers/<int(max=2147483647):sub_id>/<any(pause, resume):action>")
 def subscriber_status(sub_id: int, action: str):
     sub = _subscriber(sub_id)
     session = db()
@@ -100,7 +104,7 @@ def subscriber_status(sub_id: int, action: str):
     return done("admin.subscriber", "paused" if action == "pause" else "resumed", sub_id=sub_id)
 
 
-@blueprint.post("/subscribers/<int:sub_id>/remove")
+@blueprint.post("/subscribers/<int(max=2147483647):sub_id>/remove")
 def subscriber_remove(sub_id: int):
     sub = _subscriber(sub_id)
     if request.form.get("confirm") != "yes":

@@ -191,16 +191,18 @@ def login():
         return _login_form(t("Enter your user name and password."), 400)
     session = db()
     try:
-        user = auth.authenticate(session, username, password, now(), config("admin.lockout_attempts"),
-                                 config("admin.lockout_minutes"))
+        user = auth.authenticate(session, username, password, request.remote_addr or "", now(),
+                                 config("admin.lockout_attempts"), config("admin.lockout_minutes"),
+                                 config("admin.max_password_checks"))
     except auth.LoginRefused as refused:
-        session.commit()  # keep the failure count
         current_app.logger.warning("admin: refused sign-in (%s) from %s", refused.reason, request.remote_addr)
-        if refused.reason == "locked":
-            minutes = max(1, -int(-(refused.until - now()).total_seconds() // 60))  # rounded up
-            return _login_form(t("Too many failed sign-ins: this account is locked for {n} minutes.")
-                               .format(n=minutes), 429)
-        return _login_form(t("Wrong user name or password."), 401)
+        return _login_form(t("Wrong user name or password, or too many attempts: wait a minute and try again."), 401)
+    except auth.SignInBusy:
+        current_app.logger.warning("admin: sign-in from %s turned away: every password check is busy "
+                                   "(admin.max_password_checks)", request.remote_addr)
+        response = _login_form(t("Too many sign-ins at this moment. Please try again in a few seconds."), 503)
+        response.headers["Retry-After"] = "5"
+        return response
     token = auth.start_session(session, user, now(), config("admin.session_hours"))
     session.commit()
     response = redirect(safe_next(request.form.get("next")))

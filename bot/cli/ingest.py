@@ -78,6 +78,7 @@ def sources_status(env):
     """Show each configured source: schedule, last run, last success, last error, pending quarantine."""
     from sqlalchemy import func, select
 
+    from bot.ingest.http import shown
     from bot.ingest.jobs import sources_of
     from bot.models import QuarantinedQuote, SourceStatus
 
@@ -93,7 +94,7 @@ def sources_status(env):
                                     .where(QuarantinedQuote.status == "pending").group_by(QuarantinedQuote.source)).all())
     for source in configured:
         state = states.get(source.name)
-        click.echo(f"{source.name} ({source.type}, '{source.schedule}') {source.url}")
+        click.echo(f"{source.name} ({source.type}, '{source.schedule}') {shown(source.url)}")
         if state is None:
             click.echo("  never run")
             continue

@@ -96,7 +96,9 @@ def serve(env: Env, host: str | None, port: int | None, no_scheduler: bool):
 
         lead(bot, build_scheduler(bot))  # jobs fire here unless another scheduler process leads
         click.echo(f"  Scheduler: daily push at '{config['push.daily.cron']}' ({config['timezone']})")
-    run_simple(host, port, app, threaded=True, use_reloader=False)
+    from bot.logs import AccessLogWithoutQuery
+
+    run_simple(host, port, app, threaded=True, use_reloader=False, request_handler=AccessLogWithoutQuery)
 
 
 @main.group()
@@ -157,7 +159,7 @@ def check_config(env: Env, show: bool):
     from datetime import datetime
 
     problems = push_problems(config)
-    for warning in config_warnings(config, datetime.now(config.zone).date()):
+    for warning in config.warnings() + config_warnings(config, datetime.now(config.zone).date()):
         click.echo(f"warning: {warning}", err=True)
     if problems:
         click.echo("invalid configuration for `rebot push daily`:\n" + "\n".join(f"  - {p}" for p in problems),

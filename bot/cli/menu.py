@@ -46,7 +46,7 @@ def menu():
 
 
 def _checked(env: Env) -> dict:
-    from bot.menu import check_menu, menu_payload
+    from bot.account.menu import check_menu, menu_payload
 
     errors = check_menu(env.config)
     if errors:
@@ -76,7 +76,7 @@ def menu_check(env: Env, show: bool):
 def menu_push(env: Env):
     """Check the menu, then make it the account's menu (/cgi-bin/menu/create)."""
     from bot.channels.api import ApiError
-    from bot.menu import push_menu
+    from bot.account.menu import push_menu
 
     payload = _checked(env)
     client = wechat_client(env)
@@ -92,7 +92,7 @@ def menu_push(env: Env):
 def menu_show(env: Env):
     """Print the menu users see now, as JSON in the shape of wechat.menu.button."""
     from bot.channels.api import ApiError
-    from bot.menu import live_menu
+    from bot.account.menu import live_menu
 
     client = wechat_client(env)
     try:

@@ -8,7 +8,7 @@ import click
 
 from bot.cli.env import Env, pass_env, prepare
 from bot.cli.menu import api_failure, wechat_client
-from bot.qrcode import MAX_TEMPORARY_DAYS
+from bot.account.qrcode import MAX_TEMPORARY_DAYS
 
 
 @click.group()
@@ -26,7 +26,7 @@ def qrcode():
 def qrcode_create(env: Env, scene: str, days: int | None, output: str | None):
     """Ask WeChat for a QR code with the product as its scene, and save its image."""
     from bot.channels.api import ApiError
-    from bot.qrcode import create_qrcode
+    from bot.account.qrcode import create_qrcode
 
     bot = env.bot
     prepare(bot)

@@ -13,6 +13,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from bot.market.catalog import Catalog
+from bot.market.names import Mention, ProductNames
 
 UNITS = ("yuan/t", "yuan/kg", "usd/kg")
 
@@ -48,8 +49,6 @@ _HEADER_PRICE = re.compile(r"价格|报价|price|range|区间", re.I)
 _HEADER_SKIP = re.compile(r"均价|平均|average|avg|mid|涨跌|change|chg", re.I)
 _HEADER_UNIT = re.compile(r"(?P<wan>万)?(?:元|yuan|rmb)\s*/\s*(?P<per>吨|公斤|千克|kg|tonnes?|tons?|mt|t)(?![a-z])|(?P<usd>usd|\$)\s*/\s*kg",
                           re.I)
-_NAME_START = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]|[\u4e00-\u9fff]")
-_MAGNET = re.compile(r"\s*(?:铁硼|FeB)")  # 钕铁硼 / NdFeB are magnets, not the metal
 _MONTHS = {m: i for i, names in enumerate(
     [("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"), ("may",), ("jun", "june"),
      ("jul", "july"), ("aug", "august"), ("sep", "sept", "september"), ("oct", "october"), ("nov", "november"),
@@ -123,13 +122,6 @@ class _Amount:
         return low, high
 
 
-@dataclass(frozen=True)
-class _Mention:
-    start: int
-    end: int
-    code: str
-
-
 def find_date(text: str) -> date | None:
     """The first calendar date written in `text` (2025-06-11, June 11, 2025, 2025年6月11日), or None."""
     best: tuple[int, date] | None = None
@@ -152,14 +144,7 @@ class Extractor:
 
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
-        # Names grouped by their first letter, longest first, tried only where a word (or a Chinese
-        # character) starts: far fewer attempts than one alternation of every name at every position.
-        groups: dict[str, list[str]] = {}
-        for name in sorted({unicodedata.normalize("NFKC", n).strip() for n, _code in catalog.names},
-                           key=len, reverse=True):
-            if name:
-                groups.setdefault(name[0].lower(), []).append(_name_pattern(name))
-        self._names = {first: re.compile("|".join(patterns)) for first, patterns in groups.items()}
+        self._names = ProductNames(catalog)
 
     def extract(self, text: str, default_date: date | None = None) -> Extraction:
         """Every quote in `text`; the date is the first one written in the text, else `default_date`."""
@@ -264,7 +249,7 @@ class Extractor:
                 quoted.add((code, amount.unit))
                 start = amount.end
 
-    def _respectively(self, sentence: str, mentions: list[_Mention], levels: list[_Amount],
+    def _respectively(self, sentence: str, mentions: list[Mention], levels: list[_Amount],
                       result: Extraction) -> None:
         codes = list(dict.fromkeys(m.code for m in mentions if m.end <= levels[0].start))
         if len(codes) != len(levels):
@@ -286,30 +271,8 @@ class Extractor:
         result.quotes.append(Quote(code, low, high, unit, sentence, result.date))
         return True
 
-    def _mentions(self, sentence: str) -> list[_Mention]:
-        found: list[_Mention] = []
-        done = 0
-        for start in _NAME_START.finditer(sentence):
-            at = start.start()
-            pattern = self._names.get(sentence[at].lower()) if at >= done else None
-            match = pattern.match(sentence, at) if pattern else None
-            if match is None or _MAGNET.match(sentence, match.end()):
-                continue
-            done = match.end()
-            product = self.catalog.resolve(match.group(0))
-            if product:
-                found.append(_Mention(match.start(), match.end(), product.code))
-        return found
-
-
-def _name_pattern(name: str) -> str:
-    """A regex for one (NFKC) spelling: Chinese as written; English with any hyphen/space between its
-    parts, element symbols (Pr, Nd, Y) case-sensitive and whole words, longer words in any case."""
-    if re.search(r"[\u4e00-\u9fff]", name):
-        return re.escape(name)
-    parts = [p for p in re.split(r"[\s\-_/·]+", name) if p]
-    body = r"[\s\-‐–]*".join(re.escape(p) if len(p) <= 2 else f"(?i:{re.escape(p)})" for p in parts)
-    return rf"{body}(?![A-Za-z0-9])"  # tried only where a word starts
+    def _mentions(self, sentence: str) -> list[Mention]:
+        return self._names.mentions(sentence)
 
 
 def _amount(match: re.Match, offset: int) -> _Amount:

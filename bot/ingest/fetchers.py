@@ -9,13 +9,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
+from functools import cached_property
 from typing import Callable
 from urllib.parse import urljoin
 
 from bs4 import BeautifulSoup, Tag
 
 from bot.ingest.extract import UNITS, Extractor, Quote, find_date
-from bot.ingest.http import FetchError, HttpClient, Page
+from bot.ingest.http import FetchError, HttpClient, Page, shown
+from bot.ingest.safety import Scope, is_web_link
 from bot.ingest.sources import SourceConfig
 from bot.ingest.store import NewsEntry
 
@@ -50,6 +52,14 @@ class Context:
 
     def first_page(self) -> Page:
         return self.client.get(self.source.url, self.etag, self.last_modified)
+
+    @cached_property
+    def scope(self) -> Scope:
+        return Scope.of(self.source.url, self.source.options.get("follow_hosts", ()))
+
+    def follow(self, url: str) -> Page:
+        """A page a listing or feed links to: only on the source's own site or its `follow_hosts`."""
+        return self.client.get(url, check=self.scope.link)
 
 
 def html_text(node: Tag) -> str:
@@ -120,7 +130,7 @@ def fetch_html_list(ctx: Context) -> Harvest:
     source = ctx.source
     items = _soup(page).select(source.selector("item"))
     if not items:
-        raise FetchError(f"{source.url}: no news items match the selector {source.selector('item')!r} "
+        raise FetchError(f"{shown(source.url)}: no news items match the selector {source.selector('item')!r} "
                          "(selectors.item)")
     for item in items[:source.option("max_items")]:
         harvest.items += 1
@@ -141,12 +151,17 @@ def fetch_html_list(ctx: Context) -> Harvest:
 
 
 def _add_entry(ctx: Context, harvest: Harvest, entry: NewsEntry) -> None:
-    """Keep a news entry; follow its link when configured or when it is a market report, whose prices count."""
+    """Keep a news entry; follow its link when configured or when it is a market report, whose prices count.
+    An entry whose link is not http(s) (javascript:, data:, file:) is dropped."""
+    if not is_web_link(entry.url):
+        harvest.problems.append(f"item {entry.title[:80]!r}: link dropped, only http and https links are kept "
+                                f"(it is {entry.url.split(':')[0][:20]!r}:)")
+        return
     is_report = bool(ctx.source.report_titles.search(entry.title))
     body = ""
     if ctx.source.option("follow") or is_report:
         try:
-            article = _soup(ctx.client.get(entry.url))
+            article = _soup(ctx.follow(entry.url))
         except FetchError as exc:
             harvest.problems.append(f"article {entry.title!r}: {exc}")
         else:
@@ -181,11 +196,11 @@ def fetch_rss(ctx: Context) -> Harvest:
     try:
         root = ET.fromstring(text)
     except (ET.ParseError, DefusedXmlException) as exc:
-        raise FetchError(f"{ctx.source.url}: not an RSS or Atom feed ({exc})") from None
+        raise FetchError(f"{shown(ctx.source.url)}: not an RSS or Atom feed ({exc})") from None
     entries = ([_rss_item(i, ctx.zone) for i in root.iter("item")]
                + [_atom_entry(e, ctx.zone) for e in root.iter(f"{_ATOM}entry")])
     if not entries and root.tag not in ("rss", f"{_ATOM}feed"):
-        raise FetchError(f"{ctx.source.url}: not an RSS or Atom feed (the root element is <{root.tag}>)")
+        raise FetchError(f"{shown(ctx.source.url)}: not an RSS or Atom feed (the root element is <{root.tag}>)")
     for entry in entries[:ctx.source.option("max_items")]:
         harvest.items += 1
         if entry is None:
@@ -252,7 +267,7 @@ def fetch_price_table(ctx: Context) -> Harvest:
         harvest.items += len(rows) - 1
         harvest.quotes.extend(found.quotes)
     if not harvest.quotes:
-        raise FetchError(f"{ctx.source.url}: no price table found (a header with a price column and its unit, "
+        raise FetchError(f"{shown(ctx.source.url)}: no price table found (a header with a price column and its unit, "
                          "e.g. 价格区间(元/吨), and rows naming catalog products)")
     return harvest
 
@@ -269,7 +284,7 @@ def fetch_report(ctx: Context) -> Harvest:
     harvest.items = found.sentences
     harvest.quotes = found.quotes
     if not found.quotes:
-        raise FetchError(f"{ctx.source.url}: no quotes found in the report ({found.sentences} sentences, "
+        raise FetchError(f"{shown(ctx.source.url)}: no quotes found in the report ({found.sentences} sentences, "
                          f"{len(found.unparsed)} price mentions not understood)")
     return harvest
 
@@ -282,10 +297,10 @@ def fetch_json(ctx: Context) -> Harvest:
     try:
         data = json.loads(page.text)
     except ValueError as exc:
-        raise FetchError(f"{ctx.source.url}: not JSON ({exc})") from None
+        raise FetchError(f"{shown(ctx.source.url)}: not JSON ({exc})") from None
     rows = data.get("quotes") if isinstance(data, dict) else data
     if not isinstance(rows, list):
-        raise FetchError(f"{ctx.source.url}: expected a list of quotes or {{\"quotes\": [...]}}")
+        raise FetchError(f"{shown(ctx.source.url)}: expected a list of quotes or {{\"quotes\": [...]}}")
     _feed_rows(ctx, harvest, rows, "quotes[{}]")
     return harvest
 
@@ -298,7 +313,7 @@ def fetch_csv(ctx: Context) -> Harvest:
     reader = csv.DictReader(io.StringIO(page.text))
     missing = {"product", "date", "low"} - set(reader.fieldnames or [])
     if missing:
-        raise FetchError(f"{ctx.source.url}: the CSV header lacks {', '.join(sorted(missing))} "
+        raise FetchError(f"{shown(ctx.source.url)}: the CSV header lacks {', '.join(sorted(missing))} "
                          "(expected product,date,low,high,unit)")
     _feed_rows(ctx, harvest, list(reader), "line {}", first=2)
     return harvest

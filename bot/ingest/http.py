@@ -7,12 +7,14 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from typing import Callable
+from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
 
 _CHARSET_META = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_-]+)""", re.I)
 _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]+encoding\s*=\s*["']([A-Za-z0-9_-]+)""", re.I)
+MAX_REDIRECTS = 5
 _CHINESE = {"gb2312", "gbk", "gb_2312-80", "gb18030", "x-gbk", "cp936", "euc-cn"}
 
 
@@ -42,8 +44,16 @@ class HttpClient:
     def close(self) -> None:
         self.session.close()
 
-    def get(self, url: str, etag: str | None = None, last_modified: str | None = None) -> Page:
-        """The page at `url`; with `etag`/`last_modified`, a 304 gives Page(not_modified=True)."""
+    def get(self, url: str, etag: str | None = None, last_modified: str | None = None,
+            check: Callable[[str], None] | None = None) -> Page:
+        """The page at `url`; with `etag`/`last_modified`, a 304 gives Page(not_modified=True).
+        `check` (default: `url` is the source's own URL) refuses a URL, and every redirect, that the
+        source may not fetch (bot.ingest.safety)."""
+        if check is None:
+            from bot.ingest.safety import Scope
+
+            check = Scope.of(url).page
+        check(url)
         if url.startswith("file://"):
             return self._file(url)
         headers = {}
@@ -56,7 +66,7 @@ class HttpClient:
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
             try:
-                response = self.session.get(url, headers=headers, timeout=self.timeout, stream=True)
+                response = self._open(url, headers, check)
             except requests.Timeout:
                 problem = f"no answer within {self.timeout:g} s"
                 continue
@@ -64,7 +74,7 @@ class HttpClient:
                 problem = f"cannot connect ({_reason(exc)})"
                 continue
             except requests.RequestException as exc:
-                raise FetchError(f"{url}: {exc}") from None
+                raise FetchError(f"{shown(url)}: {shown(str(exc))}") from None
             with response:
                 if response.status_code >= 500:
                     problem = f"HTTP {response.status_code} {response.reason}"
@@ -72,7 +82,7 @@ class HttpClient:
                 if response.status_code == 304:
                     return Page(response.url, "", not_modified=True, etag=etag, last_modified=last_modified)
                 if response.status_code >= 400:
-                    raise FetchError(f"{url}: HTTP {response.status_code} {response.reason}")
+                    raise FetchError(f"{shown(url)}: HTTP {response.status_code} {response.reason}")
                 try:
                     body = self._read(response)
                 except requests.Timeout:
@@ -85,19 +95,31 @@ class HttpClient:
                 return Page(response.url, decode(body, content_type), content_type,
                             response.headers.get("ETag"), response.headers.get("Last-Modified"))
         tries = f" (after {self.retries + 1} attempts)" if self.retries else ""
-        raise FetchError(f"{url}: {problem}{tries}")
+        raise FetchError(f"{shown(url)}: {problem}{tries}")
+
+    def _open(self, url: str, headers: dict, check: Callable[[str], None]) -> requests.Response:
+        """The response at `url`, redirects followed here (not by requests) so that each is checked."""
+        for _hop in range(MAX_REDIRECTS + 1):
+            response = self.session.get(url, headers=headers, timeout=self.timeout, stream=True,
+                                        allow_redirects=False)
+            if not response.is_redirect:
+                return response
+            response.close()
+            url = urljoin(url, response.headers["Location"])
+            check(url)
+        raise FetchError(f"{shown(url)}: more than {MAX_REDIRECTS} redirects")
 
     def _read(self, response: requests.Response) -> bytes:
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self.max_bytes:
-            raise FetchError(f"{response.url}: the response is {int(declared):,} bytes, over the limit of "
+            raise FetchError(f"{shown(response.url)}: the response is {int(declared):,} bytes, over the limit of "
                              f"{self.max_bytes:,} (ingest.max_bytes)")
         deadline = time.monotonic() + self.timeout
         chunks, size = [], 0
         for chunk in response.iter_content(64 * 1024):
             size += len(chunk)
             if size > self.max_bytes:
-                raise FetchError(f"{response.url}: the response is over the limit of {self.max_bytes:,} bytes "
+                raise FetchError(f"{shown(response.url)}: the response is over the limit of {self.max_bytes:,} bytes "
                                  "(ingest.max_bytes)")
             if time.monotonic() > deadline:
                 raise requests.Timeout()
@@ -112,6 +134,14 @@ class HttpClient:
             return Page(url, decode(path.read_bytes(), ""))
         except OSError as exc:
             raise FetchError(f"{url}: cannot read the file ({exc.strerror})") from None
+
+
+def shown(url: str) -> str:
+    """`url` for messages and logs: the values of key, token, secret, password and signature parameters
+    and any user:password are masked."""
+    from bot.logs import mask_urls
+
+    return mask_urls(url)
 
 
 def decode(body: bytes, content_type: str) -> str:

@@ -12,8 +12,9 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # Type-specific options: option -> (type, default).
 _OPTIONS: dict[str, dict[str, tuple[type, Any]]] = {
     "html_list": {"selectors": (dict, {}), "follow": (bool, False), "report_titles": (list, []),
-                  "max_items": (int, 20)},
-    "rss": {"selectors": (dict, {}), "follow": (bool, False), "report_titles": (list, []), "max_items": (int, 20)},
+                  "max_items": (int, 20), "follow_hosts": (list, [])},
+    "rss": {"selectors": (dict, {}), "follow": (bool, False), "report_titles": (list, []), "max_items": (int, 20),
+            "follow_hosts": (list, [])},
     "price_table": {"selectors": (dict, {})},
     "report": {"selectors": (dict, {})},
     "json": {},
@@ -135,6 +136,8 @@ def _option_errors(at: str, kind: str, entry: dict) -> list[str]:
                     re.compile(str(pattern))
                 except re.error as exc:
                     errors.append(f"{at}.report_titles[{j}]: not a valid regular expression: {exc}")
+        elif key == "follow_hosts" and not all(isinstance(h, str) and h and "/" not in h for h in value):
+            errors.append(f"{at}.follow_hosts: must be a list of host names (news.example.com), without scheme or path")
         elif key == "selectors":
             errors.extend(_selector_errors(f"{at}.selectors", kind, value))
     return errors

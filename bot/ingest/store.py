@@ -194,8 +194,12 @@ def canonical_url(url: str) -> str:
 
 
 def store_news(session: Session, entries: list[NewsEntry], source: str, now: datetime | None = None) -> list[NewsItem]:
-    """Add the entries whose canonical URL is not stored yet; return the new rows."""
+    """Add the entries whose canonical URL is not stored yet; return the new rows. Only http(s) links are
+    stored: an entry linking elsewhere (javascript:, data:, file:) is dropped, such an image left out."""
+    from bot.ingest.safety import is_web_link
+
     now = now or utcnow()
+    entries = [e for e in entries if is_web_link(e.url)]
     urls = {canonical_url(e.url) for e in entries}
     have = set(session.scalars(select(NewsItem.url).where(NewsItem.url.in_(urls)))) if urls else set()
     added = []
@@ -205,7 +209,7 @@ def store_news(session: Session, entries: list[NewsEntry], source: str, now: dat
             continue
         have.add(url)
         item = NewsItem(title=entry.title.strip()[:512], summary=entry.summary.strip(), url=url[:1024],
-                        image_url=(entry.image_url or None) and entry.image_url[:1024],
+                        image_url=entry.image_url[:1024] if is_web_link(entry.image_url) else None,
                         published_at=entry.published_at or now, source=source)
         session.add(item)
         added.append(item)

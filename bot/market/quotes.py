@@ -89,10 +89,16 @@ def latest_date(session: Session, today: date) -> date | None:
     return session.scalar(select(func.max(PriceQuote.date)).where(PriceQuote.date <= today))
 
 
+def web_link(column):
+    """SQL: `column` is an http(s) URL."""
+    return column.startswith("http://") | column.startswith("https://")
+
+
 def newest_news(session: Session, limit: int, keyword: str = "", before: datetime | None = None) -> list[NewsItem]:
     """The newest news items not hidden by an admin, optionally those whose title or summary contains
-    `keyword`, or those published before `before` (naive UTC, like the stored times)."""
-    query = (select(NewsItem).where(NewsItem.hidden.is_(False))
+    `keyword`, or those published before `before` (naive UTC, like the stored times). Only http(s) links:
+    a javascript: or data: link stored before they were refused is never shown."""
+    query = (select(NewsItem).where(NewsItem.hidden.is_(False), web_link(NewsItem.url))
              .order_by(NewsItem.published_at.desc(), NewsItem.id.desc()).limit(limit))
     if before is not None:
         query = query.where(NewsItem.published_at < before)

@@ -1,7 +1,8 @@
 """A one-off text from an admin to every subscriber who gets the pushes, through the same ledger.
 
-Each broadcast is its own PushRun (kind `broadcast:<id>`), so it is sent once per recipient, can be
-resumed, and shows in the console with its deliveries like the daily runs."""
+Each broadcast is its own PushRun (kind `broadcast:<id>`, its text in `push_runs.text`), so it is sent once
+per recipient, can be resumed, is delivered by `rebot worker`s like the daily push when `push.delivery` is
+`workers` (bot.push.worker.broadcast_push), and shows in the console with its deliveries like the daily runs."""
 from __future__ import annotations
 
 import secrets
@@ -13,6 +14,7 @@ from bot.push.run import DailyPush
 from bot.render import fit_bytes
 
 MAX_TEXT_BYTES = TEXT_BYTES
+RUN_PREFIX = "broadcast:"
 
 
 class BroadcastContent:
@@ -27,22 +29,27 @@ class BroadcastContent:
         return self.content
 
 
+def content_of(config, run: PushRun) -> BroadcastContent:
+    """What the broadcast `run` sends, from its stored text."""
+    return BroadcastContent(config, run.text or "", f"broadcast-{run.id}", run.run_date)
+
+
 class Broadcast(DailyPush):
     """`Broadcast(bot, text).run()` sends `text` to the daily push's recipients, each once."""
 
     def __init__(self, bot, text: str, **kwargs):
         super().__init__(bot, **kwargs)
         self.text = text
-        self.kind = f"broadcast:{secrets.token_hex(6)}"
+        self.kind = f"{RUN_PREFIX}{secrets.token_hex(6)}"
 
     def _get_or_create_run(self, day: date) -> PushRun:
         with self.db.session() as session:
-            run = PushRun(kind=self.kind, run_date=day, status="running", data_date=None, reason="")
+            run = PushRun(kind=self.kind, run_date=day, status="running", data_date=None, reason="", text=self.text)
             session.add(run)
         return run
 
     def _content(self, session, run: PushRun) -> BroadcastContent:
-        return BroadcastContent(self.config, self.text, f"broadcast-{run.id}", run.run_date)
+        return content_of(self.config, run)
 
     def _tell_admins(self, report) -> None:
         """The admin who sent it gets the figures in the console; no daily-summary report for a broadcast."""

@@ -424,10 +424,10 @@ class DailyPush:
         """One message to each admin (WeChat openids in `admins`) with the run's figures."""
         wechat = self.channels.get("wechat")
         client = getattr(wechat, "client", None)
-        if client is None or not self.config["admins"]:
+        if client is None or not self.config.admin_ids("wechat"):
             return
         text = report.text(self.bot.router.renderer, self.config["language"])
-        for admin in self.config["admins"]:
+        for admin in self.config.admin_ids("wechat"):
             try:
                 client.send_custom_text(admin, text)
             except ApiError as err:

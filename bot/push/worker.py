@@ -23,7 +23,7 @@ from typing import Callable
 
 from sqlalchemy import exists, select, update
 
-from bot.push import leases
+from bot.push import broadcast, leases
 from bot.models import Delivery, Lease, PushRun, Subscriber, utcnow
 from bot.push.senders import Sender
 from bot.push.run import DailyPush, RunReport, requeue
@@ -37,6 +37,12 @@ def daily_push(bot, channels: dict[str, Sender] | None = None) -> DailyPush:
     """The daily push as `push.delivery` says: sent by this process, or queued for `rebot worker`s."""
     kind = QueuedPush if bot.config["push.delivery"] == "workers" else DailyPush
     return kind(bot, channels)
+
+
+def broadcast_push(bot, text: str, channels: dict[str, Sender] | None = None) -> broadcast.Broadcast:
+    """An admin's broadcast of `text`, sent as `push.delivery` says (like the daily push)."""
+    kind = QueuedBroadcast if bot.config["push.delivery"] == "workers" else broadcast.Broadcast
+    return kind(bot, text, channels=channels)
 
 
 class QueuedPush(DailyPush):
@@ -55,6 +61,10 @@ class QueuedPush(DailyPush):
 
     def _tell_admins(self, report: RunReport) -> None:
         """Nothing yet: the worker that finishes the run reports it."""
+
+
+class QueuedBroadcast(broadcast.Broadcast, QueuedPush):
+    """A broadcast that writes its ledger (and text) and leaves the sending to workers."""
 
 
 class Worker(DailyPush):
@@ -96,7 +106,10 @@ class Worker(DailyPush):
         """Running pushes whose ledger is complete: no live lease (a process filling or sending it inline)."""
         now = utcnow()
         with self.db.session() as session:
-            runs = session.scalars(select(PushRun).where(PushRun.status == "running").order_by(PushRun.id)).all()
+            # Daily pushes and broadcasts; an alert's run is sent by bot.alerts, with its own message.
+            runs = session.scalars(select(PushRun).where(
+                PushRun.status == "running",
+                (PushRun.kind == "daily") | PushRun.kind.startswith(broadcast.RUN_PREFIX)).order_by(PushRun.id)).all()
             held = set(session.scalars(select(Lease.name).where(
                 Lease.name.in_([RUN_LEASE.format(r.id) for r in runs]), Lease.expires_at > now)))
         return [r for r in runs if RUN_LEASE.format(r.id) not in held]
@@ -149,6 +162,11 @@ class Worker(DailyPush):
             log.warning("push %s: %d deliveries were in flight when a worker died; marked unknown",
                         run.run_date, lost)
 
+    def _content(self, session, run: PushRun):
+        if run.kind.startswith(broadcast.RUN_PREFIX):
+            return broadcast.content_of(self.config, run)
+        return super()._content(session, run)
+
     # ----- the end of a run ---------------------------------------------------------------------------
     def _stop_run(self, run: PushRun) -> None:
         """A channel cannot go on (quota, refused token): the run stops until an admin resumes it."""
@@ -174,4 +192,5 @@ class Worker(DailyPush):
         if done:
             report = self._report(run)
             log.info("push %s done: %s", run.run_date, report.counts)
-            self._tell_admins(report)
+            if not run.kind.startswith(broadcast.RUN_PREFIX):  # as inline: the admin who sent it sees it in the console
+                self._tell_admins(report)
