@@ -463,10 +463,6 @@ def config_warnings(config: Config, today: date) -> list[str]:
     warning = coverage_warning(today, extra)
     if warning:
         warnings.append(warning)
-    if not ((config["wechat.app_id"] and config["wechat.app_secret"]) or
-            (config["wecom.corp_id"] and config["wecom.secret"]) or config["robots"]):
-        warnings.append("push: no channel is configured (wechat.app_id/app_secret, wecom.corp_id/secret, "
-                        "robots): `rebot push daily` has nobody to send to")
     return warnings
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot.ingest.sources import DEFAULT_REPORT_TITLES
 from bot.market.catalog import ProductInfo
-from bot.market.quotes import PriceView, latest_price
+from bot.market.quotes import PriceView, latest_price, newest_news
 from bot.models import NewsItem, PriceQuote
 
 REPORT_TITLE = re.compile("|".join(DEFAULT_REPORT_TITLES), re.I)
@@ -119,8 +119,7 @@ def build_summary(session: Session, products: list[ProductInfo], day: date, lang
 
 def _news(session: Session, language: str, count: int, before: datetime) -> list[NewsLine]:
     """The newest visible items up to `before`, those titled in `language` first, titles shortened."""
-    items = list(session.scalars(select(NewsItem).where(NewsItem.hidden.is_(False), NewsItem.published_at < before)
-                                 .order_by(NewsItem.published_at.desc(), NewsItem.id.desc()).limit(count * 4)))
+    items = newest_news(session, count * 4, before=before)  # visible, http(s) links only
     items.sort(key=lambda n: in_language(n.title, language), reverse=True)  # stable: newest first within each
     return [NewsLine(short(n.title, TITLE_CHARS["zh" if _CJK.search(n.title) else "en"]), n.url)
             for n in items[:count]]
