@@ -17,6 +17,7 @@ from bot.db import Database
 from bot.market.catalog import Catalog
 from bot.messages import CommandError, Message, Reply, TemplateReply
 from bot.models import Subscriber, utcnow
+from bot.market.units import Units
 from bot.render import Renderer, fit_bytes
 from bot.reply_cache import Watch
 
@@ -197,7 +198,7 @@ class Router:
 
     def __init__(self, config: Config, renderer: Renderer | None = None, modules=HANDLER_MODULES):
         self.config = config
-        self.renderer = renderer or Renderer()
+        self.renderer = renderer or Renderer(units=Units.from_config(config))
         self.commands: list[Command] = []
         self.events: dict[str, EventHandler] = {}
         for module_name in modules:

@@ -44,7 +44,7 @@ def chart_reply(ctx: Context, product_text: str, days: int):
     products = resolve_products(ctx.catalog, product_text, ctx.usage_word("trend"))
     if len(products) != 1:
         raise CommandError("trend_usage")
-    data = chart_data(ctx.session, products[0], days, ctx.today, ctx.language)
+    data = chart_data(ctx.session, products[0], days, ctx.today, ctx.language, ctx.router.renderer.units)
     if data is None:
         raise CommandError("no_quote", product=products[0])
     return ChartReply(data, TemplateReply("trend", {"data": data, **summary(data)}))

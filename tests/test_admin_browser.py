@@ -81,7 +81,7 @@ def test_sign_in_add_and_pause_a_subscriber_preview_a_push_then_sign_out(browser
     page.click("text=Preview today's push for this subscriber")
     page.wait_for_selector("#preview-text")
     preview = page.inner_text("#preview-text")
-    assert "2025-06-11" in preview and "氧化镨钕" in preview  # zh subscriber, the followed product; nothing sent
+    assert "6月11日" in preview and "氧化镨钕" in preview  # zh subscriber, the followed product; nothing sent
     page.screenshot(path=str(ARTIFACTS / "admin-push-preview.png"), full_page=True)
 
     page.click("button:has-text('Sign out')")
