@@ -13,6 +13,7 @@ from admin_helpers import add_admin, sign_in, token
 from bot.admin.auth import AdminError
 from bot.models import Alert, PushRun, Subscriber
 from conftest import SHANGHAI
+from served import served_url
 from test_admin_browser import ARTIFACTS, browser  # noqa: F401 - a fixture
 from test_admin_web import add_subscriber
 
@@ -103,10 +104,6 @@ def test_a_subscribers_alerts_are_shown_and_can_be_deleted(make_app):
 @pytest.fixture
 def console(make_app):
     """A live console with a push ledger and subscribers, signed in, for the phone-layout checks."""
-    import threading
-
-    from werkzeug.serving import make_server
-
     from bot.models import Delivery
 
     app = make_app()
@@ -122,13 +119,8 @@ def console(make_app):
                                  status="failed", attempts=1, error_code=43004,
                                  error_message="require subscribe hint: [abcdEFGH1234] rid: 6849-0a1b2c3d"))
     add_admin(bot)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
-    server.server_close()
+    with served_url(app) as base:
+        yield base
 
 
 def test_ledger_and_subscriber_list_are_cards_on_a_phone(browser, console):  # noqa: F811

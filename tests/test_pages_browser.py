@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from served import served_url
 from test_admin_browser import ARTIFACTS, browser, live_server  # noqa: F401 - fixtures
 
 # Every text element's lines: a range per line of its text; a product name must be on one line.
@@ -68,19 +69,12 @@ def test_pages_fit_360_px_without_broken_names_or_one_character_lines(browser, l
 def monday_server(make_app):
     """The app on a live server whose clock reads Monday 2025-06-16 09:00: no quote yet that day."""
     from datetime import datetime
-    from werkzeug.serving import make_server
-    import threading
 
     from conftest import SHANGHAI
 
     app = make_app(clock=lambda: datetime(2025, 6, 16, 9, 0, tzinfo=SHANGHAI))
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
-    server.server_close()
+    with served_url(app) as base:
+        yield base
 
 
 def test_a_stale_day_shows_one_banner_not_a_tag_per_row(browser, monday_server):  # noqa: F811
