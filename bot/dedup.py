@@ -162,13 +162,48 @@ class SqlStore:
         return removed or 0
 
 
+class RedisFirst:
+    """The Redis store, and the database's while Redis does not answer (bot.redis_store.Shared.try_first): a
+    message is still handled once unless its retry comes in while the store changes."""
+
+    def __init__(self, redis_store, sql: SqlStore):
+        self.redis, self.sql = redis_store, sql
+
+    def _either(self, name: str, *args):
+        return self.redis.shared.try_first(f"de-duplication ({name})", lambda: getattr(self.redis, name)(*args),
+                                           lambda: getattr(self.sql, name)(*args))
+
+    def begin(self, key: str, seal: Seal) -> bool:
+        return self._either("begin", key, seal)
+
+    def record(self, key: str, seal: Seal, reply: str) -> tuple[bool, str | None]:
+        return self._either("record", key, seal, reply)
+
+    def finish(self, key: str, reply: str) -> None:
+        self._either("finish", key, reply)
+
+    def give_up(self, key: str) -> None:
+        self._either("give_up", key)
+
+    def reply(self, key: str) -> str | None:
+        return self._either("reply", key)
+
+    def prune(self, messages_before: datetime, signatures_before: datetime) -> int:
+        return self.sql.prune(messages_before, signatures_before)
+
+    def state(self, key: str) -> str | None:
+        """'running', 'done' or None in Redis: for tests and the operator."""
+        return self.redis.state(key)
+
+
 def store_for(db: Database, config) -> Store:
-    """Redis when `redis_url` is set (shared by every process, faster), else the database."""
+    """Redis when `redis_url` is set (shared by every process, faster; the database while it is away), else
+    the database."""
     if db.redis is not None:
         from bot.redis_store import RedisStore
 
-        return RedisStore(db.redis, keep_seconds=int(config["dedup.retention_hours"] * 3600),
-                          signature_seconds=2 * config["wechat.max_clock_skew"])
+        return RedisFirst(RedisStore(db.redis, keep_seconds=int(config["dedup.retention_hours"] * 3600),
+                                     signature_seconds=2 * config["wechat.max_clock_skew"]), SqlStore(db))
     return SqlStore(db)
 
 
