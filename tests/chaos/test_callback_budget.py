@@ -125,7 +125,7 @@ def test_ten_slow_answers_with_every_thread_busy(db_url, tmp_path, emulator):
     """Charts uploaded to a slow API: each answer takes ~6 s, on a worker of four threads."""
     emulator.fault("/cgi-bin/media/upload", delay=6, times=100)
     users = [f"oUser-slow-{n:02d}" for n in range(10)]
-    with gunicorn(db_url, tmp_path, workers=1, threads=4, REBOT_SERVER_THREADS="4", **api_env(emulator)) as (base, _):
+    with gunicorn(db_url, tmp_path, workers=1, threads=4, **api_env(emulator)) as (base, _):
         ask(base, "price PrNd", user="oUser-warm-up")
         with ThreadPoolExecutor(10) as pool:
             answers = list(pool.map(lambda user: ask(base, "trend PrNd", user=user), users))
