@@ -148,3 +148,65 @@ def test_a_late_answer_is_retried_after_an_http_500(db_url, tmp_path, emulator):
     assert len(inbox) == 1 and inbox[0]["msgtype"] == "image"
     assert len(sends) == 2 and sends[1]["time"] - sends[0]["time"] >= 1.5  # after a backoff, not at once
     assert "trying again in 2 s" in log_path.read_text(errors="replace")
+
+
+def late_bot(db_url: str, emulator):
+    from bot.channels.api import WeChatClient
+    from bot.channels.late import LateAnswers
+    from bot.config import build_config
+    from bot.service import Bot
+
+    bot = Bot(build_config({"database_url": db_url, "wechat": {"app_id": APP_ID, "app_secret": APP_SECRET,
+                                                               "api_base_url": emulator.url}}, environ={}))
+    late = LateAnswers(bot)
+    late.register("wechat", WeChatClient(bot.config, bot.db), "send_custom_text", "send_custom_image")
+    return bot, late
+
+
+def late_rows(bot) -> list[tuple[str, int]]:
+    from sqlalchemy import select
+
+    from bot.models import LateAnswer
+
+    with bot.db.session() as session:
+        return [tuple(row) for row in session.execute(select(LateAnswer.status, LateAnswer.attempts))]
+
+
+def test_a_late_answer_failing_past_the_window_is_counted(db_url, emulator):
+    from datetime import datetime, timedelta, timezone
+
+    from bot.messages import Reply
+
+    emulator.fault("/cgi-bin/message/custom/send", status=500)
+    bot, late = late_bot(db_url, emulator)
+    try:
+        received = datetime.now(timezone.utc) - timedelta(hours=48) + timedelta(seconds=1)
+        late.send("wechat", USER, Reply(text="PrNd 449,000"), received)  # the window closes before the retry
+        emulator.recipient_error("oUser-gone", 43004)  # unfollowed: no retry can mend it
+        late.send("wechat", "oUser-gone", Reply(text="PrNd 449,000"))
+        failed = bot.metrics.late_failed.labels("wechat")._value.get()
+        assert late_rows(bot) == [("failed", 1), ("failed", 1)] and failed == 2
+        assert b"rebot_late_answers_failed_total" in bot.metrics.exposition()[0]
+    finally:
+        bot.db.dispose()
+
+
+def test_a_late_answer_left_by_a_restart_is_sent_by_the_scheduled_job(db_url, emulator):
+    from bot.channels.late import send_due_answers
+    from bot.messages import Reply
+
+    emulator.fault("/cgi-bin/message/custom/send", status=500)
+    bot, late = late_bot(db_url, emulator)
+    try:
+        late.send("wechat", USER, Reply(text="PrNd 449,000"))  # fails once; this process then "dies"
+        assert late_rows(bot) == [("queued", 1)] and not emulator.inbox(USER)
+        late._timer.cancel()
+        time.sleep(2.1)  # the retry is due
+        restarted = type(bot)(bot.config)  # a scheduler process of its own
+        try:
+            assert send_due_answers(restarted) == 1
+        finally:
+            restarted.db.dispose()
+        assert late_rows(bot) == [("sent", 2)] and emulator.inbox(USER)[0]["text"]["content"] == "PrNd 449,000"
+    finally:
+        bot.db.dispose()
