@@ -31,7 +31,7 @@ _PG_TIMEOUTS = {"57014", "55P03"}
 class _Limit:
     """The statement limit of a `Database.short()` block, and whether a statement ran into it."""
 
-    def __init__(self, seconds: float):
+    def __init__(self, seconds: float | None):
         self.seconds, self.hit = seconds, False
 
 
@@ -53,10 +53,10 @@ class Database:
         self._turn = _WriteTurn(f"{database}.write-lock") if database and database != ":memory:" else None
 
     @contextmanager
-    def short(self, seconds: float) -> Iterator[_Limit]:
+    def short(self, seconds: float | None) -> Iterator[_Limit]:
         """Connections taken from the pool inside this block (in this thread) give up on a statement or a lock
-        after `seconds` (PostgreSQL statement_timeout and lock_timeout, SQLite busy_timeout); `.hit` tells
-        whether one did."""
+        after `seconds` (PostgreSQL statement_timeout and lock_timeout, SQLite busy_timeout; None: no limit
+        even inside an outer block); `.hit` tells whether one did."""
         limit = _Limit(seconds)
         token = _statement_limit.set(limit)
         try:
@@ -222,7 +222,7 @@ def _limit_statements(engine: Engine, apply) -> None:
     @event.listens_for(engine, "checkout")
     def _checkout(dbapi_conn, record, _proxy):
         limit = _statement_limit.get()
-        wanted = None if limit is None else int(limit.seconds * 1000)
+        wanted = None if limit is None or limit.seconds is None else int(limit.seconds * 1000)
         if record.info.get("limit_ms", None) != wanted:
             apply(dbapi_conn, wanted)
             record.info["limit_ms"] = wanted

@@ -154,7 +154,8 @@ class Inbound:
         answer cannot start in time, it answers `nothing` and the answer goes out through the API."""
         if self._answers is None:
             now = _Handoff()
-            self._handle(message, fields, key, seal, now)
+            with self.bot.db.short(self.statement_seconds):
+                self._handle(message, fields, key, seal, now)
             return now.take(0)
         if not self._slots.acquire(blocking=False):
             log.error("%s: %d answers running or queued; answering with the apology", self.channel.name,
@@ -176,7 +177,8 @@ class Inbound:
 
     def _job(self, message: Message, fields: dict[str, str], key: str, seal: Seal, handoff: "_Handoff") -> None:
         try:
-            self._handle(message, fields, key, seal, handoff)
+            with self.bot.db.short(self.statement_seconds):
+                self._handle(message, fields, key, seal, handoff)
         except Exception as exc:
             if not isinstance(exc, Replayed):
                 log.exception("%s: a message's answer failed", self.channel.name)
@@ -214,17 +216,20 @@ class Inbound:
             raise
         xml = self._xml(reply, message, fields)
         late = handoff.give((xml, reply.command, reply.outcome))
-        if reply.outcome == "error":
-            store.give_up(key)  # WeChat's retry may find the fault gone
-        else:
-            store.finish(key, "" if late else xml)
         if late:
             self._send_late(message, reply)
+        try:
+            if reply.outcome == "error":
+                store.give_up(key)  # WeChat's retry may find the fault gone
+            else:
+                store.finish(key, "" if late else xml)
+        except Exception:  # the answer is out: a retry that finds the claim waits for it and answers `nothing`
+            log.exception("%s: could not store a reply for WeChat's retries", self.channel.name)
 
     def _patient(self, work: Callable[[], T]) -> T:
-        """`work()` with every statement limited below the budget. When one ran out of time (a locked row, a
-        busy database) and answers can go late, `work()` again without the limit: the request answers
-        `nothing` meanwhile and the answer goes through the API."""
+        """`work()`, its statements limited below the budget (`_handle` runs in `db.short`). When one ran out of
+        time (a locked row, a busy database) and answers can go late, `work()` again without the limit: the
+        request answers `nothing` meanwhile and the answer goes through the API."""
         db = self.bot.db
         try:
             with db.short(self.statement_seconds) as limit:
@@ -237,11 +242,13 @@ class Inbound:
                 return result
         log.warning("%s: the database did not answer within %.1f s; waiting longer, the answer goes through the API",
                     self.channel.name, self.statement_seconds)
-        return work()
+        with db.short(None):
+            return work()
 
     def _send_late(self, message: Message, reply: Reply) -> None:
         if not reply.empty:
-            self.late.send(self.channel.name, message.user_id, reply, message.received_at)
+            with self.bot.db.short(None):  # past the budget: kept and sent however long the database takes
+                self.late.send(self.channel.name, message.user_id, reply, message.received_at)
 
     @staticmethod
     def _xml(reply: Reply, message: Message, fields: dict[str, str]) -> str:
