@@ -20,7 +20,7 @@ from typing import Protocol
 from sqlalchemy import DateTime, bindparam, delete, select, text, update
 
 from bot.db import Database
-from bot.models import CallbackSignature, ProcessedMessage, utcnow
+from bot.models import CallbackSignature, LateAnswer, ProcessedMessage, utcnow
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.05
@@ -85,7 +85,7 @@ def wait_for_reply(store: Store, key: str, wait_seconds: float) -> str | None:
         time.sleep(POLL_SECONDS)
 
 
-_messages, _signatures = ProcessedMessage.__table__, CallbackSignature.__table__
+_messages, _signatures, _late = ProcessedMessage.__table__, CallbackSignature.__table__, LateAnswer.__table__
 # Both SQLite and PostgreSQL: a conflict leaves the first row and counts 0 rows.
 _CLAIM = text("INSERT INTO processed_messages (key, state, created_at) VALUES (:key, 'running', :now) "
               "ON CONFLICT (key) DO NOTHING").bindparams(bindparam("now", type_=DateTime()))
@@ -208,10 +208,13 @@ def store_for(db: Database, config) -> Store:
 
 
 def prune(bot) -> int:
-    """Forget message records older than `dedup.retention_hours` and signatures past the clock-skew window."""
+    """Forget message records and settled late answers older than `dedup.retention_hours`, and signatures past
+    the clock-skew window."""
     now = utcnow()
-    removed = SqlStore(bot.db).prune(now - timedelta(hours=bot.config["dedup.retention_hours"]),
-                                     now - timedelta(seconds=2 * bot.config["wechat.max_clock_skew"]))
+    before = now - timedelta(hours=bot.config["dedup.retention_hours"])
+    removed = SqlStore(bot.db).prune(before, now - timedelta(seconds=2 * bot.config["wechat.max_clock_skew"]))
+    with bot.db.writing() as conn:  # late answers settled (sent or given up) are kept as long
+        removed += conn.execute(delete(_late).where(_late.c.status != "queued", _late.c.created_at < before)).rowcount
     log.info("dedup: pruned %d old message records and signatures", removed)
     return removed
 

@@ -193,6 +193,7 @@ def test_a_late_answer_failing_past_the_window_is_counted(db_url, emulator):
 
 def test_a_late_answer_left_by_a_restart_is_sent_by_the_scheduled_job(db_url, emulator):
     from bot.channels.late import send_due_answers
+    from bot.dedup import prune
     from bot.messages import Reply
 
     emulator.fault("/cgi-bin/message/custom/send", status=500)
@@ -208,5 +209,11 @@ def test_a_late_answer_left_by_a_restart_is_sent_by_the_scheduled_job(db_url, em
         finally:
             restarted.db.dispose()
         assert late_rows(bot) == [("sent", 2)] and emulator.inbox(USER)[0]["text"]["content"] == "PrNd 449,000"
+        with bot.db.session() as session:  # three days on, the daily prune forgets it
+            session.execute(text("UPDATE late_answers SET created_at = created_at - INTERVAL '3' DAY")
+                            if "postgresql" in db_url else
+                            text("UPDATE late_answers SET created_at = datetime(created_at, '-3 days')"))
+        prune(bot)
+        assert late_rows(bot) == []
     finally:
         bot.db.dispose()
