@@ -179,13 +179,10 @@ class Inbound:
         try:
             with self.bot.db.short(self.statement_seconds):
                 self._handle(message, fields, key, seal, handoff)
-        except Exception as exc:
-            if not isinstance(exc, Replayed):
-                log.exception("%s: a message's answer failed", self.channel.name)
-                if handoff.give(exc):
-                    self._send_late(message, self.bot.apology(message))
-            else:
-                handoff.give(exc)
+        except Exception as exc:  # the waiting request answers it (logged there); late, the apology goes out
+            if handoff.give(exc) and not isinstance(exc, Replayed):
+                log.exception("%s: a late answer failed", self.channel.name)
+                self._send_late(message, self.bot.apology(message))
         finally:
             self._slots.release()
 
