@@ -37,7 +37,7 @@ def served(tmp: Path, name: str, **env):
     with db.session() as session:
         load_demo(session)
     db.dispose()
-    with contextmanager(gunicorn)(db_url, tmp, name, workers=1, threads=4, **env) as (base, _log):
+    with gunicorn(db_url, tmp, name, workers=1, threads=4, **env) as (base, _log):
         yield base
 
 
