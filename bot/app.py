@@ -75,7 +75,15 @@ def create_app(config: Config | dict[str, Any] | str | None = None,
         except Exception as exc:  # the health check reports, never raises
             log.error("healthz: database unreachable: %s", type(exc).__name__)
             return jsonify(status="error", database="unreachable"), 503
-        return jsonify(status="ok", database=database)
+        if bot.db.redis is None:
+            return jsonify(status="ok", database=database)
+        # Redis away is "degraded", still 200: this node answers from the database (README "What rebot promises").
+        try:
+            bot.db.redis.ping()
+        except Exception as exc:  # noqa: BLE001 - reported, never raised
+            log.warning("healthz: Redis unreachable: %s", type(exc).__name__)
+            return jsonify(status="degraded", database=database, redis="unreachable")
+        return jsonify(status="ok", database=database, redis="ok")
 
     @app.get("/metrics")
     def metrics():

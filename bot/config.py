@@ -208,6 +208,7 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "server.max_body_bytes": (int, 64 * 1024, _positive),
     "server.trusted_proxies": (list, [], _trusted_proxies),
     "server.body_timeout_seconds": ((int, float), 10.0, _positive),
+    "server.threads": (int, 4, _positive),  # gunicorn's --threads: callbacks keep one free (bot.channels.inbound)
     "dedup.retention_hours": ((int, float), 48, _positive),
     "logging.level": (str, "INFO", _log_level),
     "logging.format": (str, "text", _log_format),

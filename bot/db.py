@@ -6,6 +6,7 @@ import logging
 import os
 import threading
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
@@ -17,7 +18,21 @@ from sqlalchemy.orm import Session, sessionmaker
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration's revision id; a test keeps it equal to Alembic's head.
-SCHEMA_REVISION = "0013"
+SCHEMA_REVISION = "0014"
+# Seconds a statement (or a wait for a lock) may take on the connections taken inside `Database.short()`: the
+# callbacks' (bot.channels.inbound), so that a locked row cannot hold a reply past WeChat's 5 s. None: the
+# connection's own default (no limit on PostgreSQL, 15 s of busy waiting on SQLite).
+_statement_limit: ContextVar["_Limit | None"] = ContextVar("statement_limit", default=None)
+SQLITE_BUSY_MS = 15000
+# PostgreSQL's SQLSTATEs of a statement cancelled by statement_timeout and of a lock not granted in lock_timeout.
+_PG_TIMEOUTS = {"57014", "55P03"}
+
+
+class _Limit:
+    """The statement limit of a `Database.short()` block, and whether a statement ran into it."""
+
+    def __init__(self, seconds: float | None):
+        self.seconds, self.hit = seconds, False
 
 
 class Database:
@@ -36,6 +51,26 @@ class Database:
         self._datetime = DateTime().dialect_impl(dialect).bind_processor(dialect) or (lambda value: value)
         database = make_url(url).database if dialect.name == "sqlite" else None
         self._turn = _WriteTurn(f"{database}.write-lock") if database and database != ":memory:" else None
+
+    @contextmanager
+    def short(self, seconds: float | None) -> Iterator[_Limit]:
+        """Connections taken from the pool inside this block (in this thread) give up on a statement or a lock
+        after `seconds` (PostgreSQL statement_timeout and lock_timeout, SQLite busy_timeout; None: no limit
+        even inside an outer block); `.hit` tells whether one did."""
+        limit = _Limit(seconds)
+        token = _statement_limit.set(limit)
+        try:
+            yield limit
+        finally:
+            _statement_limit.reset(token)
+
+    @staticmethod
+    def timed_out(exc: BaseException) -> bool:
+        """Whether `exc` (SQLAlchemy's or the driver's) is a statement or lock wait that ran out of time."""
+        orig = getattr(exc, "orig", None) or exc
+        if getattr(orig, "sqlstate", None) in _PG_TIMEOUTS:
+            return True
+        return type(orig).__name__ == "OperationalError" and "locked" in str(orig)  # SQLite: database is locked
 
     def writing_raw(self):
         """A pooled DB-API connection for a write, taken in turn on SQLite; the pool rolls back what is not committed."""
@@ -158,7 +193,9 @@ def _make_engine(url: str) -> Engine:
     from the pool (pre-ping: a restarted PostgreSQL costs no one an apology); a SQLite file has none to lose."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+        engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
+        _limit_statements(engine, _postgresql_limit)
+        return engine
     if parsed.database and parsed.database != ":memory:":
         _private_file(Path(parsed.database))
     # hide_parameters: a failed statement's values (a user's words, a reply) stay out of tracebacks and logs.
@@ -171,7 +208,41 @@ def _make_engine(url: str) -> Engine:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=15000")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
         cur.close()
 
+    _limit_statements(engine, _sqlite_limit)
     return engine
+
+
+def _limit_statements(engine: Engine, apply) -> None:
+    """On checkout, give the connection the statement limit of the block it is taken in (see Database.short);
+    a connection remembers its limit, so only a change costs a statement."""
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn, record, _proxy):
+        limit = _statement_limit.get()
+        wanted = None if limit is None or limit.seconds is None else int(limit.seconds * 1000)
+        if record.info.get("limit_ms", None) != wanted:
+            apply(dbapi_conn, wanted)
+            record.info["limit_ms"] = wanted
+
+    @event.listens_for(engine, "handle_error")
+    def _note_timeout(context):
+        limit = _statement_limit.get()
+        if limit is not None and Database.timed_out(context.original_exception):
+            limit.hit = True
+
+
+def _postgresql_limit(dbapi_conn, ms: int | None) -> None:
+    cur = dbapi_conn.cursor()
+    value = ms or 0  # 0: no limit
+    cur.execute(f"SET statement_timeout = {value}; SET lock_timeout = {value}")
+    cur.close()
+    dbapi_conn.commit()  # a SET inside a transaction rolled back later would be undone
+
+
+def _sqlite_limit(dbapi_conn, ms: int | None) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout={ms or SQLITE_BUSY_MS}")
+    cur.close()

@@ -20,7 +20,7 @@ from typing import Protocol
 from sqlalchemy import DateTime, bindparam, delete, select, text, update
 
 from bot.db import Database
-from bot.models import CallbackSignature, ProcessedMessage, utcnow
+from bot.models import CallbackSignature, LateAnswer, ProcessedMessage, utcnow
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.05
@@ -85,7 +85,7 @@ def wait_for_reply(store: Store, key: str, wait_seconds: float) -> str | None:
         time.sleep(POLL_SECONDS)
 
 
-_messages, _signatures = ProcessedMessage.__table__, CallbackSignature.__table__
+_messages, _signatures, _late = ProcessedMessage.__table__, CallbackSignature.__table__, LateAnswer.__table__
 # Both SQLite and PostgreSQL: a conflict leaves the first row and counts 0 rows.
 _CLAIM = text("INSERT INTO processed_messages (key, state, created_at) VALUES (:key, 'running', :now) "
               "ON CONFLICT (key) DO NOTHING").bindparams(bindparam("now", type_=DateTime()))
@@ -162,21 +162,59 @@ class SqlStore:
         return removed or 0
 
 
+class RedisFirst:
+    """The Redis store, and the database's while Redis does not answer (bot.redis_store.Shared.try_first): a
+    message is still handled once unless its retry comes in while the store changes."""
+
+    def __init__(self, redis_store, sql: SqlStore):
+        self.redis, self.sql = redis_store, sql
+
+    def _either(self, name: str, *args):
+        return self.redis.shared.try_first(f"de-duplication ({name})", lambda: getattr(self.redis, name)(*args),
+                                           lambda: getattr(self.sql, name)(*args))
+
+    def begin(self, key: str, seal: Seal) -> bool:
+        return self._either("begin", key, seal)
+
+    def record(self, key: str, seal: Seal, reply: str) -> tuple[bool, str | None]:
+        return self._either("record", key, seal, reply)
+
+    def finish(self, key: str, reply: str) -> None:
+        self._either("finish", key, reply)
+
+    def give_up(self, key: str) -> None:
+        self._either("give_up", key)
+
+    def reply(self, key: str) -> str | None:
+        return self._either("reply", key)
+
+    def prune(self, messages_before: datetime, signatures_before: datetime) -> int:
+        return self.sql.prune(messages_before, signatures_before)
+
+    def state(self, key: str) -> str | None:
+        """'running', 'done' or None in Redis: for tests and the operator."""
+        return self.redis.state(key)
+
+
 def store_for(db: Database, config) -> Store:
-    """Redis when `redis_url` is set (shared by every process, faster), else the database."""
+    """Redis when `redis_url` is set (shared by every process, faster; the database while it is away), else
+    the database."""
     if db.redis is not None:
         from bot.redis_store import RedisStore
 
-        return RedisStore(db.redis, keep_seconds=int(config["dedup.retention_hours"] * 3600),
-                          signature_seconds=2 * config["wechat.max_clock_skew"])
+        return RedisFirst(RedisStore(db.redis, keep_seconds=int(config["dedup.retention_hours"] * 3600),
+                                     signature_seconds=2 * config["wechat.max_clock_skew"]), SqlStore(db))
     return SqlStore(db)
 
 
 def prune(bot) -> int:
-    """Forget message records older than `dedup.retention_hours` and signatures past the clock-skew window."""
+    """Forget message records and settled late answers older than `dedup.retention_hours`, and signatures past
+    the clock-skew window."""
     now = utcnow()
-    removed = SqlStore(bot.db).prune(now - timedelta(hours=bot.config["dedup.retention_hours"]),
-                                     now - timedelta(seconds=2 * bot.config["wechat.max_clock_skew"]))
+    before = now - timedelta(hours=bot.config["dedup.retention_hours"])
+    removed = SqlStore(bot.db).prune(before, now - timedelta(seconds=2 * bot.config["wechat.max_clock_skew"]))
+    with bot.db.writing() as conn:  # late answers settled (sent or given up) are kept as long
+        removed += conn.execute(delete(_late).where(_late.c.status != "queued", _late.c.created_at < before)).rowcount
     log.info("dedup: pruned %d old message records and signatures", removed)
     return removed
 

@@ -44,6 +44,10 @@ class Metrics:
             ["channel", "result", "errcode"], registry=self.registry)
         self.fetches = Counter(
             "rebot_fetches", "Source fetches by source and outcome.", ["source", "outcome"], registry=self.registry)
+        self.late_failed = Counter(
+            "rebot_late_answers_failed", "Answers past their callback's budget that could not be sent through the "
+            "API before WeChat's 48-hour window closed (or that the API refused for good).", ["channel"],
+            registry=self.registry)
         self._series: dict[tuple, object] = {}
         if quote_ages is not None:
             self.registry.register(_QuoteAges(quote_ages))
@@ -62,6 +66,10 @@ class Metrics:
     def retry(self, channel: str) -> None:
         """A repeated delivery that was answered from the first attempt."""
         self.retries.labels(channel).inc()
+
+    def late_answer_failed(self, channel: str) -> None:
+        """A late answer given up (bot.channels.late)."""
+        self.late_failed.labels(channel).inc()
 
     def push(self, channel: str, ok: bool, errcode: int | str = 0) -> None:
         """One outbound message sent (ok) or failed with the API's `errcode` (e.g. 45015, or 'http' / 'timeout')."""

@@ -341,3 +341,23 @@ class ChartMedia(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     media_id: Mapped[str] = mapped_column(String(256))
     expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class LateAnswer(Base):
+    """An answer that missed its callback's budget, sent through the API (bot.channels.late): retried with
+    backoff until WeChat's 48-hour window closes. status: queued → sent | failed."""
+
+    __tablename__ = "late_answers"
+    __table_args__ = (Index("ix_late_answer_due", "status", "next_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str] = mapped_column(String(128))
+    text: Mapped[str] = mapped_column(Text, default="")
+    media_id: Mapped[str] = mapped_column(String(128), default="")
+    status: Mapped[str] = mapped_column(String(8), default="queued")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_at: Mapped[datetime] = mapped_column(DateTime)  # when to try (again); a claim moves it by a lease
+    received_at: Mapped[datetime] = mapped_column(DateTime)  # the message's time: the window counts from it
+    error: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -13,10 +13,18 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime
+from typing import Callable, TypeVar
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 log = logging.getLogger(__name__)
+# A callback must answer within WeChat's 5 s: a Redis that is away (or hung: it accepts and never answers)
+# costs at most this per call, once; callers then use the database for a while (AWAY_SECONDS).
+T = TypeVar("T")
+CONNECT_TIMEOUT, READ_TIMEOUT = 0.25, 0.5
+AWAY_SECONDS = 5.0
 RUNNING_SECONDS = 300  # a first attempt that died this long ago no longer blocks its retries
 DONE = "done:"
 
@@ -41,14 +49,37 @@ class Shared:
     """A Redis connection pool and the key prefix; one per process (see Bot)."""
 
     def __init__(self, url: str, prefix: str = "rebot:"):
-        self.client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=3,
+        self.client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=READ_TIMEOUT,
+                                           socket_connect_timeout=CONNECT_TIMEOUT, retry=Retry(NoBackoff(), 0),
                                            health_check_interval=30)
         self.prefix = prefix
+        self.away_until = 0.0  # monotonic time until which Redis is not asked (see try_first)
         self._lock = self.client.register_script(_LOCK)
         self._unlock = self.client.register_script(_UNLOCK)
         self._invalidate = self.client.register_script(_INVALIDATE)
         self.begin_script = self.client.register_script(_BEGIN)
         self.record_script = self.client.register_script(_RECORD)
+
+    def try_first(self, what: str, shared: Callable[[], T], fallback: Callable[[], T]) -> T:
+        """`shared()` (a Redis call), or `fallback()` (the database's way) while Redis does not answer: after a
+        failure Redis is left alone for AWAY_SECONDS, so a dead or hung Redis costs a request one timeout."""
+        if time.monotonic() < self.away_until:
+            return fallback()
+        try:
+            result = shared()
+        except redis.RedisError as exc:
+            if not self.away_until:
+                log.warning("Redis is unreachable (%s, during %s); using the database", type(exc).__name__, what)
+            self.away_until = time.monotonic() + AWAY_SECONDS
+            return fallback()
+        if self.away_until:
+            log.warning("Redis answers again")
+            self.away_until = 0.0
+        return result
+
+    @property
+    def away(self) -> bool:
+        return time.monotonic() < self.away_until
 
     def key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -94,7 +125,7 @@ class SharedRate:
     """At most `rate` calls a second for `name`, counted in Redis over every process (fixed windows).
     While Redis does not answer, this process keeps to `rate` alone (asking Redis again every few seconds)."""
 
-    RETRY_SECONDS = 5.0
+    RETRY_SECONDS = AWAY_SECONDS
 
     def __init__(self, shared: Shared, name: str, rate: float):
         from bot.push.senders import RateLimiter

@@ -16,6 +16,7 @@ bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")  # nginx (TLS) in front
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))
 threads = int(os.environ.get("GUNICORN_THREADS", 4))
+raw_env = [f"REBOT_SERVER_THREADS={threads}"]  # callbacks keep one thread free for the others (README)
 timeout = 30  # WeChat gives up after 5 s; a stuck worker is restarted after this
 graceful_timeout = 10
 keepalive = 5

@@ -272,7 +272,8 @@ def test_run_sources_and_scheduler_jobs(db, db_url, site):
     found = {job.id: job for job in scheduled(config)}
     assert [(job.id, job.cron) for job in source_jobs(config)] == [("fetch.a", "0 18 * * 1-5"),
                                                                    ("fetch.b", "*/30 * * * *")]
-    assert set(found) == {"push.daily", "push.resume", "fetch.a", "fetch.b", "alerts.deliver", "dedup.prune"}
+    assert set(found) == {"push.daily", "push.resume", "fetch.a", "fetch.b", "alerts.deliver", "dedup.prune",
+                          "answers.late"}
     bot = Bot(config)
     try:
         assert found["fetch.a"].func(bot).ok

@@ -156,38 +156,46 @@ class TokenStore:
         with self._mutex:
             if self._cached and self._cached[0] == token:
                 self._cached = None
-            if self.db.redis is not None:
-                self.db.redis.invalidate_token(self.name, token, INVALIDATED)
-                return
-            with self.db.session() as session:
-                session.execute(update(AccessToken).where(AccessToken.name == self.name, AccessToken.token == token)
-                                .values(expires_at=INVALIDATED))
+            self._either("invalidate", lambda: self.db.redis.invalidate_token(self.name, token, INVALIDATED),
+                         lambda: self._invalidate_in_db(token))
+
+    def _invalidate_in_db(self, token: str) -> None:
+        with self.db.session() as session:
+            session.execute(update(AccessToken).where(AccessToken.name == self.name, AccessToken.token == token)
+                            .values(expires_at=INVALIDATED))
+
+    def _either(self, what: str, shared, database):
+        """Redis's way when `redis_url` is set and Redis answers, else the database's."""
+        if self.db.redis is None:
+            return database()
+        return self.db.redis.try_first(f"access token ({what})", shared, database)
 
     def _stored(self) -> AccessToken | None:
-        if self.db.redis is not None:
+        def shared():
             found = self.db.redis.token(self.name)
             return AccessToken(name=self.name, token=found[0], expires_at=found[1]) if found else None
-        with self.db.session() as session:
-            return session.get(AccessToken, self.name)
+
+        def database():
+            with self.db.session() as session:
+                return session.get(AccessToken, self.name)
+
+        return self._either("read", shared, database)
 
     def _save(self, token: str, expires_at: datetime) -> None:
-        if self.db.redis is not None:
-            keep = int((expires_at - utcnow()).total_seconds()) + 3600
-            self.db.redis.save_token(self.name, token, expires_at, keep)
-            return
-        with self.db.session() as session:
-            session.merge(AccessToken(name=self.name, token=token, expires_at=expires_at, updated_at=utcnow()))
+        def database():
+            with self.db.session() as session:
+                session.merge(AccessToken(name=self.name, token=token, expires_at=expires_at, updated_at=utcnow()))
+
+        keep = int((expires_at - utcnow()).total_seconds()) + 3600
+        self._either("save", lambda: self.db.redis.save_token(self.name, token, expires_at, keep), database)
 
     def _lock(self, owner: str, seconds: float) -> bool:
-        if self.db.redis is not None:
-            return self.db.redis.lock(f"token:{self.name}", owner, seconds)
-        return leases.acquire(self.db, f"token:{self.name}", owner, seconds)
+        return self._either("lock", lambda: self.db.redis.lock(f"token:{self.name}", owner, seconds),
+                            lambda: leases.acquire(self.db, f"token:{self.name}", owner, seconds))
 
     def _unlock(self, owner: str) -> None:
-        if self.db.redis is not None:
-            self.db.redis.unlock(f"token:{self.name}", owner)
-        else:
-            leases.release(self.db, f"token:{self.name}", owner)
+        self._either("unlock", lambda: self.db.redis.unlock(f"token:{self.name}", owner),
+                     lambda: leases.release(self.db, f"token:{self.name}", owner))
 
     def _refresh(self) -> str:
         owner = leases.new_owner()

@@ -15,19 +15,26 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from bot.channels.crypto import CryptoError, MessageCrypto, signature_matches
 from bot.channels.request import Rejected, Request
 from bot.channels.wechat_xml import XMLError, parse, render_envelope, render_reply
+from bot.channels.late import LateAnswers
 from bot.charts import attach_image
 from bot.dedup import Replayed, Seal, message_key, wait_for_reply
 from bot.messages import Message, Reply
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 EVENTS = {"subscribe": "subscribe", "unsubscribe": "unsubscribe", "CLICK": "click", "SCAN": "scan", "VIEW": "view"}
 TEXT_REPLY_BYTES = 2048
 TEXT = "text/plain; charset=utf-8"
+# The share of the reply budget a database statement (or a wait for a lock) may take on the callback path.
+STATEMENT_SHARE = 0.75
+# The answer threads of a channel, and how many more answers may wait for one; past that, the apology at once.
+ANSWER_THREADS, ANSWER_QUEUE = 16, 64
+CROWDED_WAIT_SECONDS = 0.1  # how long a request waits for its answer while the other server threads wait
 XML = "application/xml; charset=utf-8"
 
 
@@ -61,14 +68,22 @@ class Channel:
 class Inbound:
     """One channel's callback: `verify` (GET, the URL check) and `receive` (POST, a message or event)."""
 
-    def __init__(self, bot, channel: Channel):
+    def __init__(self, bot, channel: Channel, late: LateAnswers | None = None):
         self.bot, self.channel = bot, channel
         config = bot.config
         self.max_skew = config["wechat.max_clock_skew"]
         self.wait = config["wechat.reply_wait_seconds"]
         self.budget = config["wechat.reply_budget_seconds"]
-        # Answers that may outlive the request (late answers): a pool, not a thread per message.
-        self._late = ThreadPoolExecutor(16, thread_name_prefix=f"{channel.name}-answer") if channel.api else None
+        self.statement_seconds = STATEMENT_SHARE * self.budget
+        # Answers that may outlive the request (late answers): a bounded pool, not a thread per message.
+        self._answers = ThreadPoolExecutor(ANSWER_THREADS, thread_name_prefix=f"{channel.name}-answer") \
+            if channel.api else None
+        self._slots = threading.BoundedSemaphore(ANSWER_THREADS + ANSWER_QUEUE)
+        self._waiting, self._waiting_lock = 0, threading.Lock()
+        self._max_waiters = max(1, config["server.threads"] - 1)
+        self.late = late or LateAnswers(bot)
+        if channel.api is not None:
+            self.late.register(channel.name, channel.api, channel.send_text, channel.send_image)
 
     def verify(self, request: Request) -> Answer:
         """The URL check: `echostr` back (WeCom: decrypted) when the signature is ours."""
@@ -115,19 +130,9 @@ class Inbound:
         if message is None:
             log.warning("%s: message without FromUserName/MsgType", channel.name)
             raise Rejected(400)
-        key, seal, store = message_key(channel.name, fields), Seal.of(timestamp, nonce, signature, body), self.bot.dedup
+        key, seal = message_key(channel.name, fields), Seal.of(timestamp, nonce, signature, body)
         try:
-            cached = self.bot.cached_reply(message, TEXT_REPLY_BYTES)
-            if cached is not None and cached.chart is None:
-                # Made without effects: claimed and stored in one step (a commit less per message, +N % req/s).
-                xml = self._xml(cached, message, fields)
-                first, stored = store.record(key, seal, xml)
-                command, outcome = (cached.command, cached.outcome) if first else ("-", "retry")
-                xml = stored if stored is not None else wait_for_reply(store, key, self.wait) or ""
-            elif store.begin(key, seal):
-                xml, command, outcome = self._answer(message, fields, key)
-            else:
-                xml, command, outcome = wait_for_reply(store, key, self.wait) or "", "-", "retry"
+            xml, command, outcome = self._settle(message, fields, key, seal)
         except Replayed:
             log.warning("%s: a signed query used again with another body, from %s", channel.name, request.remote_addr)
             raise Rejected(403) from None
@@ -143,65 +148,104 @@ class Inbound:
         return Answer(200, XML, xml, command, outcome)
 
     # ----- the parts -------------------------------------------------------------------------------------
-    def _answer(self, message: Message, fields: dict[str, str], key: str) -> tuple[str, str, str]:
-        """(passive reply XML, command, outcome) of the first attempt; the reply is stored for the retries.
+    def _settle(self, message: Message, fields: dict[str, str], key: str, seal: Seal) -> tuple[str, str, str]:
+        """(passive reply XML, command, outcome). With an API for late answers, the work (the stores included)
+        runs on the answer threads and the request waits for it up to the budget: past it, or when the
+        answer cannot start in time, it answers `nothing` and the answer goes out through the API."""
+        if self._answers is None:
+            now = _Handoff()
+            with self.bot.db.short(self.statement_seconds):
+                self._handle(message, fields, key, seal, now)
+            return now.take(0)
+        if not self._slots.acquire(blocking=False):
+            log.error("%s: %d answers running or queued; answering with the apology", self.channel.name,
+                      ANSWER_THREADS + ANSWER_QUEUE)
+            return self._xml(self.bot.apology(message), message, fields), "-", "error"
+        handoff = _Handoff()
+        self._answers.submit(self._job, message, fields, key, seal, handoff)
+        with self._waiting_lock:
+            # A request waiting here holds a server thread: while all but one are waiting, the others do
+            # not wait (their answers go through the API), so no callback queues behind slow ones.
+            crowded = self._waiting >= self._max_waiters
+            self._waiting += 1
+        try:
+            result = handoff.take(CROWDED_WAIT_SECONDS if crowded else self.budget)
+        finally:
+            with self._waiting_lock:
+                self._waiting -= 1
+        return result if result is not None else ("", "-", "late")
 
-        Without an API for late answers the work runs in the request; with one, the request waits up to
-        the budget and, past it, answers `nothing` while the work goes on and sends the answer when ready."""
+    def _job(self, message: Message, fields: dict[str, str], key: str, seal: Seal, handoff: "_Handoff") -> None:
+        try:
+            with self.bot.db.short(self.statement_seconds):
+                self._handle(message, fields, key, seal, handoff)
+        except Exception as exc:  # the waiting request answers it (logged there); late, the apology goes out
+            if handoff.give(exc) and not isinstance(exc, Replayed):
+                log.exception("%s: a late answer failed", self.channel.name)
+                self._send_late(message, self.bot.apology(message))
+        finally:
+            self._slots.release()
+
+    def _handle(self, message: Message, fields: dict[str, str], key: str, seal: Seal, handoff: "_Handoff") -> None:
+        """Claim the message, answer it, hand the result to the request (or, late, send it through the API)
+        and store it for WeChat's retries. A retry gets the first attempt's reply."""
         bot, store = self.bot, self.bot.dedup
-
-        def work() -> Reply:
-            return attach_image(bot.db, self.channel.api, bot.answer(message, TEXT_REPLY_BYTES))
-
-        def settle(reply: Reply, xml: str) -> None:
+        cached = self._patient(lambda: bot.cached_reply(message, TEXT_REPLY_BYTES))
+        if cached is not None and cached.chart is None:
+            # Made without effects: claimed and stored in one step (a commit less per message, +N % req/s).
+            xml = self._xml(cached, message, fields)
+            first, stored = self._patient(lambda: store.record(key, seal, xml))
+            if first:
+                if handoff.give((xml, cached.command, cached.outcome)):
+                    self._send_late(message, cached)
+            else:
+                stored = stored if stored is not None else wait_for_reply(store, key, self.wait)
+                handoff.give((stored or "", "-", "retry"))
+            return
+        if not self._patient(lambda: store.begin(key, seal)):
+            handoff.give((wait_for_reply(store, key, self.wait) or "", "-", "retry"))
+            return
+        try:
+            reply = self._patient(lambda: bot.answer(message, TEXT_REPLY_BYTES))
+            reply = attach_image(bot.db, self.channel.api, reply)
+        except BaseException:
+            store.give_up(key)
+            raise
+        xml = self._xml(reply, message, fields)
+        late = handoff.give((xml, reply.command, reply.outcome))
+        if late:
+            self._send_late(message, reply)
+        try:
             if reply.outcome == "error":
                 store.give_up(key)  # WeChat's retry may find the fault gone
             else:
-                store.finish(key, xml)
+                store.finish(key, "" if late else xml)
+        except Exception:  # the answer is out: a retry that finds the claim waits for it and answers `nothing`
+            log.exception("%s: could not store a reply for WeChat's retries", self.channel.name)
 
-        if self._late is None:
-            reply = work()
-            xml = self._xml(reply, message, fields)
-            settle(reply, xml)
-            return xml, reply.command, reply.outcome
-        lock, ready = threading.Lock(), threading.Event()
-        state: dict[str, Any] = {"late": False}
-
-        def run() -> None:
-            try:
-                reply = work()
-            except Exception:  # work() answers its own errors; this is the upload or the apology failing
-                log.exception("%s: a message's answer failed", self.channel.name)
-                reply = bot.apology(message)
-            with lock:
-                state["reply"], late = reply, state["late"]
-                ready.set()
-            if late:
-                settle(reply, "")
-                self._send_late(message.user_id, reply)
-
-        self._late.submit(run)
-        ready.wait(self.budget)
-        with lock:
-            if "reply" not in state:
-                state["late"] = True
-                return "", "-", "late"
-        reply = state["reply"]
-        xml = self._xml(reply, message, fields)
-        settle(reply, xml)
-        return xml, reply.command, reply.outcome
-
-    def _send_late(self, user: str, reply: Reply) -> None:
-        if reply.empty:
-            return
-        channel = self.channel
+    def _patient(self, work: Callable[[], T]) -> T:
+        """`work()`, its statements limited below the budget (`_handle` runs in `db.short`). When one ran out of
+        time (a locked row, a busy database) and answers can go late, `work()` again without the limit: the
+        request answers `nothing` meanwhile and the answer goes through the API."""
+        db = self.bot.db
         try:
-            if reply.media_id:
-                getattr(channel.api, channel.send_image)(user, reply.media_id)
-            else:
-                getattr(channel.api, channel.send_text)(user, reply.text)
-        except Exception:
-            log.exception("%s: could not send a late answer through the API", channel.name)
+            with db.short(self.statement_seconds) as limit:
+                result = work()
+        except Exception as exc:
+            if self._answers is None or not db.timed_out(exc):
+                raise
+        else:
+            if self._answers is None or not limit.hit:
+                return result
+        log.warning("%s: the database did not answer within %.1f s; waiting longer, the answer goes through the API",
+                    self.channel.name, self.statement_seconds)
+        with db.short(None):
+            return work()
+
+    def _send_late(self, message: Message, reply: Reply) -> None:
+        if not reply.empty:
+            with self.bot.db.short(None):  # past the budget: kept and sent however long the database takes
+                self.late.send(self.channel.name, message.user_id, reply, message.received_at)
 
     @staticmethod
     def _xml(reply: Reply, message: Message, fields: dict[str, str]) -> str:
@@ -242,6 +286,34 @@ class Inbound:
     def _refuse_crypto(self, exc: CryptoError) -> Rejected:
         log.warning("%s: cannot decrypt: %s", self.channel.name, exc)
         return Rejected(403 if "signature" in str(exc) else 400)
+
+
+class _Handoff:
+    """An answer thread's result for the request waiting on it: (xml, command, outcome) or an exception.
+    `give` after the request stopped waiting returns True: the answer is late."""
+
+    def __init__(self):
+        self._lock, self._ready = threading.Lock(), threading.Event()
+        self._result: Any = None
+        self._gone = False
+
+    def give(self, result) -> bool:
+        with self._lock:
+            if self._gone:
+                return True
+            self._result = result
+            self._ready.set()
+            return False
+
+    def take(self, seconds: float) -> tuple[str, str, str] | None:
+        self._ready.wait(seconds)
+        with self._lock:
+            if self._result is None:
+                self._gone = True
+                return None
+        if isinstance(self._result, BaseException):
+            raise self._result
+        return self._result
 
 
 def to_message(channel: str, fields: dict[str, str]) -> Message | None:

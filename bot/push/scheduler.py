@@ -24,7 +24,7 @@ from bot.config import Config
 log = logging.getLogger(__name__)
 
 JOB_PROVIDERS = ("bot.push.scheduler:push_jobs", "bot.ingest.jobs:source_jobs", "bot.alerts:alert_jobs",
-                 "bot.dedup:dedup_jobs")
+                 "bot.dedup:dedup_jobs", "bot.channels.late:late_jobs")
 
 
 @dataclass(frozen=True)
