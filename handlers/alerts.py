@@ -12,7 +12,7 @@ from bot.market.products import resolve_products
 from bot.market.quotes import latest_price
 from bot.messages import CommandError, TemplateReply
 from bot.models import Alert, Subscriber
-from bot.router import Context, command
+from bot.router import Context, answers, command
 
 _OPERATORS = {">": "above", ">=": "above", "above": "above", "over": "above", "高于": "above", "超过": "above",
               "<": "below", "<=": "below", "below": "below", "under": "below", "低于": "below", "跌破": "below"}
@@ -99,13 +99,33 @@ def alert(ctx: Context, args: str):
     products = resolve_products(ctx.catalog, product_text.strip(), ctx.usage_word("alert"))
     if len(products) != 1:
         raise CommandError("alert_usage", problem="one_product")
-    product = products[0]
+    return set_alert(ctx, products[0], kind, threshold)
+
+
+@answers("alert_set")
+def alert_asked(ctx: Context, request):
+    """氧化铽涨到720万通知我, 镝铁低于150万提醒我, alert me if PrNd goes above 460k; without a product, a line or
+    with several products: how to write one."""
+    if request.threshold is None or not request.products:
+        raise CommandError("alert_usage")
+    if len(request.products) != 1:
+        raise CommandError("alert_usage", problem="one_product")
+    if request.kind == "move" and not 0 < request.threshold <= MAX_MOVE_PCT:
+        raise CommandError("alert_usage", problem="move")
+    if request.threshold <= 0 or request.threshold >= Decimal("1e13"):
+        raise CommandError("alert_usage", problem="amount")
+    return set_alert(ctx, ctx.catalog.by_code[request.products[0]], request.kind, request.threshold,
+                     request.understood)
+
+
+def set_alert(ctx: Context, product, kind: str, threshold: Decimal, understood: str = ""):
+    """Add the alert (`kind` above, below or move) unless the sender has the same one or their limit."""
     threshold = threshold.quantize(Decimal("0.01"))
     existing = _own_alerts(ctx)
     for number, old in enumerate(existing, 1):
         if (old.product_code, old.kind, old.threshold) == (product.code, kind, threshold):
             return TemplateReply("alert_set", {"alert": old, "number": number, "product": product, "view": None,
-                                               "past": False, "again": True})
+                                               "past": False, "again": True, "understood": understood})
     limit = ctx.config["alerts.max_per_user"]
     if len(existing) >= limit:
         raise CommandError("alert_limit", limit=limit)
@@ -121,7 +141,7 @@ def alert(ctx: Context, args: str):
     return TemplateReply("alert_set", {"alert": row, "number": number, "product": product, "view": view,
                                        "past": past, "again": False,
                                        "hysteresis": ctx.config["alerts.hysteresis_pct"],
-                                       "delivered": ctx.message.channel in DELIVERED_ON})
+                                       "delivered": ctx.message.channel in DELIVERED_ON, "understood": understood})
 
 
 @command("alerts", aliases=("我的提醒", "提醒列表"), usage_en="alerts", usage_zh="我的提醒",
@@ -148,3 +168,13 @@ def delete(ctx: Context, args: str):
                     deleted_product=ctx.catalog.by_code.get(gone.product_code))
 
 
+
+
+@answers("alerts_list")
+def alerts_asked(ctx: Context, request):
+    return _listing(ctx)
+
+
+@answers("alert_delete")
+def delete_asked(ctx: Context, request):
+    return delete(ctx, "" if request.count is None else str(request.count))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from bot.links import summary_page
 from bot.market.quotes import build_summary, last_trading_day
 from bot.messages import TemplateReply
-from bot.router import Context, command
+from bot.router import Context, answers, command
 
 
 @command("summary", aliases=("market", "行情", "日报", "今日行情", "市场"),
@@ -16,3 +16,8 @@ def summary(ctx: Context, args: str):
     data = build_summary(ctx.session, ctx.followed_products(), ctx.today)
     return TemplateReply("summary", {"summary": data, "last_trading_day": last_trading_day(ctx.today),
                                      "page": summary_page(ctx.config, ctx.today, ctx.language)})
+
+
+@answers("summary")
+def summary_asked(ctx: Context, request):
+    return summary(ctx, "")

@@ -72,6 +72,7 @@ class Request:
     understood: str = ""  # "按 氧化镨钕 价格回答" when guessed
     suggestions: tuple[str, ...] = ()  # product codes: the closest quoted ones, or what a typo may have meant
     term: str = ""  # the out-of-scope thing named
+    corrected: bool = False  # a word was read as another (pirce → price, terbuim → terbium, 镨女 → 镨钕)
 
 
 @dataclass
@@ -273,7 +274,7 @@ def parse(raw: str, parser: Parser, today: date) -> Request:
         guessed = False
     return Request(intent, language, tuple(products), date=day, since=since,
                    days=(today - since).days if since else None, kind=kind, direction=direction,
-                   threshold=threshold, guessed=guessed,
+                   threshold=threshold, guessed=guessed, corrected=work != text,
                    understood=_understood(intent, products, parser, language) if guessed else "")
 
 
