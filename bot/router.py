@@ -295,7 +295,8 @@ class Router:
         cut = len(message.text) > limit
         text = normalise(message.text[:limit])
         sub = find_subscriber(session, message)
-        detected = language_of(text, catalog, self._by_name) if text else ""
+        detected = (language_of(text, catalog, self._by_name) or self.parser(catalog).parse(text, now.date()).language
+                    if text else "")
         language = detected or (sub.language if sub else self.config["language"])
         ctx = Context(self.config, session, message, language, now, catalog, self, bot, sub, _looked_up=True)
         watch = None

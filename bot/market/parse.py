@@ -393,9 +393,9 @@ def _intent(said: set[str], head: str, products, line, day, since, term, leftove
     for intent in ("help", "summary"):
         if intent in said:
             return intent
-    if "price" in said and head:
+    if "price" in said and (head or not leftover):
         return "price"  # `price` alone: the followed products
-    for intent in ("greeting", "thanks", "price"):
+    for intent in ("greeting", "thanks"):
         if intent in said:
             return intent
     return "unknown"
@@ -566,7 +566,7 @@ def _glossary(keyword: str, lex: _Lexicon) -> tuple[str, ...]:
 
 def _suggest(text: str, parser: Parser) -> tuple[str, ...]:
     """Products a word that names none may have meant: only when all close names are of one element."""
-    words = [w for w in re.findall(r"[a-z]{3,}", text.lower())]
+    words = [w for w in re.findall(r"[a-z]+(?:-[a-z]+)*", text.lower()) if len(w) >= 3]  # a pair whole, as _fix_typos
     for word in words:
         best = process.extract(word, list(parser._aliases), scorer=fuzz.ratio, limit=5, score_cutoff=60)
         if best and len({element(parser._aliases[a]) for a, s, _i in best if s >= best[0][1] - 8}) == 1:
