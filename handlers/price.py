@@ -76,6 +76,6 @@ def change(ctx: Context, request):
         view = latest_price(ctx.session, product, ctx.today)
         since = view.previous_date if view is not None and view.previous_date else ctx.today
     moved = change_over(ctx.session, product, since, ctx.today)
-    if moved is None:
-        raise CommandError("no_quote", product=product)
+    if moved is None:  # no quote in the period (or only one): the latest, with its date and stale note
+        return latest(ctx, product, request.understood)
     return TemplateReply("change", {"change": moved, "understood": request.understood})

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.models import Alert, Subscriber
-from test_commands import ask
+from test_commands import ask, bot_at  # noqa: F401 (a fixture)
 
 
 def lines(bot, text: str, user: str = "u1") -> list[str]:
@@ -211,3 +211,9 @@ def test_help_shows_natural_examples(bot):
     assert "how much is Tb oxide" in ask(bot, "help").text
     for example in ("镨钕多少钱", "镨钕走势", "新闻 关税", "氧化铽涨到720万通知我"):  # and each example works
         assert ask(bot, example).command != "unknown"
+
+
+def test_a_change_over_a_period_without_quotes_gives_the_latest_quote_with_its_date(bot_at):
+    bot = bot_at(2025, 7, 20, 9)  # a month after the demo's last quote
+    reply = lines(bot, "镨钕这周涨了多少")
+    assert reply[0] == "氧化镨钕（PrNd-oxide）· 2025-06-11" and reply[-1].startswith("注意：此为 2025-06-11 的最近报价")
