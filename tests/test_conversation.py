@@ -208,7 +208,7 @@ def test_a_misspelt_command_that_changes_something_asks_first(bot):
 
 def test_help_shows_natural_examples(bot):
     assert "镨钕多少钱、镨钕走势" in ask(bot, "帮助").text and "氧化铽涨到720万通知我" in ask(bot, "帮助").text
-    assert "how much is Tb oxide" in ask(bot, "help").text
+    assert "how much is Dy oxide" in ask(bot, "help").text
     for example in ("镨钕多少钱", "镨钕走势", "新闻 关税", "氧化铽涨到720万通知我"):  # and each example works
         assert ask(bot, example).command != "unknown"
 
@@ -217,3 +217,16 @@ def test_a_change_over_a_period_without_quotes_gives_the_latest_quote_with_its_d
     bot = bot_at(2025, 7, 20, 9)  # a month after the demo's last quote
     reply = lines(bot, "镨钕这周涨了多少")
     assert reply[0] == "氧化镨钕（PrNd-oxide）· 2025-06-11" and reply[-1].startswith("注意：此为 2025-06-11 的最近报价")
+
+
+# --- through the webhook: a signed WeChat callback in, the XML reply out -----------------------------------------
+
+@pytest.mark.parametrize("text, first", [
+    ("镨钕多少钱", "氧化镨钕（PrNd-oxide）· 2025-06-11"), ("氧化鋱價格", "氧化铽（Tb-oxide）· 2025-06-11"),
+    ("how much is Tb oxide", "Tb oxide (Tb-oxide) · 2025-06-11"), ("你好", "您好！我是 rebot 稀土行情助手，可以这样问我："),
+    ("钕铁硼", "这里不提供“钕铁硼”的报价。最接近的报价产品：镨钕金属、金属钕、氧化镨钕，如发送：镨钕金属价格"),
+])
+def test_questions_in_words_through_the_webhook(client, text, first):
+    from test_webhook import post_text, text_reply
+
+    assert first in text_reply(post_text(client, text)).splitlines()[:2]

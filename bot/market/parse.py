@@ -297,10 +297,14 @@ class _Reading:
 
     def take(self, pattern: re.Pattern):
         """The matches of `pattern` on characters not yet taken, each taken as it is handed out."""
-        for m in pattern.finditer(self.text):
+        at = 0
+        while (m := pattern.search(self.text, at)) is not None:
             if self.free(m.start(), m.end()):
                 self.take_span(m.start(), m.end())
                 yield m
+                at = max(m.end(), m.start() + 1)
+            else:  # overlaps a taken part ("much is" after "how much"): look again from the next character
+                at = m.start() + 1
 
     def rest(self) -> str:
         """The words nobody took."""
