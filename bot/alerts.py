@@ -17,7 +17,6 @@ from datetime import timedelta
 from decimal import Decimal
 from itertools import chain
 
-import jinja2
 from sqlalchemy import event, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -28,7 +27,7 @@ from bot.channels.api import ApiError
 from bot.config import Config
 from bot.db import Database
 from bot.models import Alert, AlertFiring, Delivery, PriceQuote, Product, PushRun, Subscriber, utcnow
-from bot.push.content import DEFAULT_TEMPLATE_FIELDS, TEMPLATE_VALUE_BYTES, TEXT_BYTES, Content
+from bot.push.content import TEXT_BYTES, Content, text_fields
 from bot.render import Renderer, fit_bytes
 
 log = logging.getLogger(__name__)
@@ -251,13 +250,8 @@ def _send(config: Config, channel, row) -> tuple[str, int | None, str]:
 
 def alert_content(config: Config, firing_id: int, language: str, text: str, day: str) -> Content:
     """An alert in every shape a channel may need (template fields as the daily push configures them)."""
-    title, _, body = text.partition("\n")
-    values = {"title": title, "date": day, "prices": body.strip() or title, "news": "", "text": text,
-              "summary": None}
-    env = jinja2.Environment(autoescape=False, undefined=jinja2.ChainableUndefined)
-    fields = {name: fit_bytes(env.from_string(str(source)).render(**values).strip(), TEMPLATE_VALUE_BYTES)
-              for name, source in (config["push.wechat.template_fields"] or DEFAULT_TEMPLATE_FIELDS).items()}
-    return Content(f"alert-{firing_id}", language, title, text, text, fields)
+    title = text.partition("\n")[0]
+    return Content(f"alert-{firing_id}", language, title, text, text, text_fields(config, text, day))
 
 
 def alert_jobs(config: Config) -> list:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-from dataclasses import dataclass, replace
+import time
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
-from functools import lru_cache
+from pathlib import Path
 from typing import Sequence
 
 from markupsafe import Markup, escape
@@ -22,17 +23,23 @@ from sqlalchemy.orm import Session
 from bot.market.catalog import ProductInfo
 from bot.market.quotes import HistoryPoint, latest_price, price_history
 from bot.models import ChartMedia, utcnow
-from bot.render import number, unit_label
+from bot.market.units import Units
+from bot.render import day_label
 
 log = logging.getLogger(__name__)
 
-WIDTH, HEIGHT, DPI = 800, 480, 100  # pixels of every chart
+# A phone shows a chat image about 390 CSS px wide; at 2× density that is 780 px. Sizes are in points at
+# DPI 200, so 11 pt is 31 px in the PNG, 15 px on the screen (WeChat scales the image to the screen).
+WIDTH, HEIGHT, DPI = 780, 560, 200
+TEXT_PT, TITLE_PT = 11, 12
+FONT_RECHECK_SECONDS = 60  # a font installed while the server runs is found within a minute
 MEDIA_LIFETIME = timedelta(days=2, hours=12)  # temporary media lives 3 days; re-upload well before
 SPARK = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 40  # characters: a phone screen's line
 CJK_FONTS = ("WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC",
              "Source Han Sans CN", "SimHei", "Microsoft YaHei", "PingFang SC", "AR PL UMing CN")
 CJK_FILES = ("wqy-microhei", "wqy-zenhei", "notosanscjk", "notosanssc", "sourcehansans", "simhei", "msyh")
+UP, DOWN, LINE = "#d33", "#1a8f3c", "#1a5fb4"
 
 
 @dataclass(frozen=True)
@@ -45,11 +52,14 @@ class ChartData:
     unit: str
     source: str
     points: tuple[HistoryPoint, ...]
+    units: Units = field(default_factory=Units, compare=False)  # how prices are shown
 
     @property
     def key(self) -> str:
         """Changes whenever anything drawn changes (a new or corrected quote, another language)."""
-        digest = hashlib.sha256(repr((self.product.code, self.days, self.language, self.unit, self.source,
+        # A Chinese chart drawn without a Chinese font (English titles) is another chart than one drawn with it.
+        language = self.language if self.language != "zh" or cjk_font() is not None else "zh-nofont"
+        digest = hashlib.sha256(repr((self.product.code, self.days, language, self.unit, self.source,
                                       [(p.date, p.low, p.high) for p in self.points])).encode()).hexdigest()
         return f"chart:{self.product.code}:{self.days}:{self.language}:{digest[:16]}"
 
@@ -62,40 +72,64 @@ class ChartData:
         return self.points[-1].date
 
 
-def chart_data(session: Session, product: ProductInfo, days: int, today: date, language: str) -> ChartData | None:
+def chart_data(session: Session, product: ProductInfo, days: int, today: date, language: str,
+               units: Units | None = None) -> ChartData | None:
     """The last `days` days of the product's current series (ending at its latest quote), or None without quotes."""
     view = latest_price(session, product, today)
     if view is None:
         return None
     start = view.date - timedelta(days=days)
     points = [p for p in price_history(session, view, limit=days + 1) if p.date > start]
-    return ChartData(product, days, language, view.unit, view.source, tuple(points))
+    return ChartData(product, days, language, view.unit, view.source, tuple(points), units or Units())
+
+
+def period(data: ChartData, language: str) -> str:
+    """The period the points really cover: '3月3日–6月11日（68个报价）' or '3 Mar – 11 Jun 2025 (68 quotes)'."""
+    first, last, n = data.first, data.last, len(data.points)
+    if language == "zh":
+        year = f"{last.year}年" if first.year == last.year else ""
+        start = f"{first.year}年{day_label(first, 'zh')}" if first.year != last.year else day_label(first, "zh")
+        return f"{year}{start}–{day_label(last, 'zh')}（{n}个报价）"
+    start = day_label(first, "en") + (f" {first.year}" if first.year != last.year else "")
+    return f"{start} – {day_label(last, 'en')} {last.year} ({n} quotes)"
 
 
 def title(data: ChartData, language: str) -> str:
-    unit = unit_label(data.unit, language)
+    shown = data.units.of(data.product.code, data.unit, language)
     if language == "zh":
-        return (f"{data.product.name('zh')}（{data.product.code}）近{data.days}天均价走势\n"
-                f"单位：{unit} · 来源：{data.source} · {data.first} 至 {data.last}")
-    return (f"{data.product.name('en')} ({data.product.code}) · mid price, last {data.days} days\n"
-            f"{unit} · source: {data.source} · {data.first} – {data.last}")
+        return f"{data.product.name('zh')} 均价走势（{shown.label}）\n{period(data, 'zh')}"
+    return f"{data.product.name('en')} mid price ({shown.label})\n{period(data, 'en')}"
 
 
-@lru_cache(maxsize=1)
+_font: tuple[float, object] | None = None  # (when looked for, FontProperties or None)
+
+
 def cjk_font():
-    """A font with Chinese glyphs among the installed ones (FontProperties), or None."""
+    """A font with Chinese glyphs among the installed ones (FontProperties), or None; looked for again
+    (at most once a minute) while there is none, so installing one needs no restart."""
+    global _font
+    if _font is not None and (_font[1] is not None or time.monotonic() - _font[0] < FONT_RECHECK_SECONDS):
+        return _font[1]
+    found = _find_cjk_font(rescan=_font is not None)
+    if found is None and (_font is None or _font[1] is not None):
+        log.warning("charts: no Chinese font installed (e.g. Debian's fonts-wqy-microhei): "
+                    "Chinese charts get English titles until one is")
+    _font = (time.monotonic(), found)
+    return found
+
+
+def _find_cjk_font(rescan: bool = False):
     from matplotlib import font_manager
 
     installed = {f.name: f.fname for f in font_manager.fontManager.ttflist}
     for name in CJK_FONTS:
-        if name in installed:
+        if name in installed and Path(installed[name]).exists():
             return font_manager.FontProperties(fname=installed[name])
     # matplotlib lists fonts once per installation: a font installed after that is found by its file.
     for path in sorted(font_manager.findSystemFonts()):
         if any(part in path.lower() for part in CJK_FILES):
+            font_manager.fontManager.addfont(path)  # known by its name from now on (tick labels use it)
             return font_manager.FontProperties(fname=path)
-    log.warning("charts: no Chinese font installed (e.g. Debian's fonts-wqy-microhei): "
-                "Chinese charts get English titles")
     return None
 
 
@@ -115,31 +149,77 @@ def warm_up() -> None:
         log.exception("charts: warming up matplotlib failed")
 
 
-def render_png(data: ChartData) -> bytes:
-    """The chart as a WIDTH × HEIGHT PNG: mid line, low–high band, title in the chart's language."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter
+def axis_label(value: float, shown, language: str) -> str:
+    """A price label on a chart: '720万' in Chinese, '7.07M' / '449k' in English."""
+    if shown.suffix:
+        return shown.figure(value) + shown.suffix
+    if shown.factor != 1 or value < 10000:
+        return shown.figure(value)
+    return f"{value / 1e6:.3g}M" if value >= 1e6 else f"{value / 1e3:.3g}k"
+
+
+def render_png(data: ChartData, width: int = WIDTH, height: int = HEIGHT) -> bytes:
+    """The chart as a PNG for a phone: mid line, low–high band, the last price labelled, in the chart's language."""
+    import matplotlib
 
     font = cjk_font() if data.language == "zh" else None
-    language = "zh" if font is not None else "en"
-    fig = Figure(figsize=(WIDTH / DPI, HEIGHT / DPI), dpi=DPI)
+    families = ([font.get_name()] if font is not None else []) + ["DejaVu Sans"]
+    with matplotlib.rc_context({"font.family": "sans-serif", "font.sans-serif": families, "font.size": TEXT_PT}):
+        return _draw(data, "zh" if font is not None else "en", width, height)
+
+
+def date_ticks(days: list[date], most: int = 4) -> list[date]:
+    """At most `most` dates to label: first days of months when the period spans two or more, else the
+    first, middle and last quote; never so many that the labels touch on a phone."""
+    if len(days) < 3:
+        return days
+    months = [date(y, m, 1) for y, m in sorted({(d.year, d.month) for d in days}) if date(y, m, 1) >= days[0]]
+    if len(months) >= 2:
+        step = -(-len(months) // most)
+        return months[::step]
+    return [days[0], days[len(days) // 2], days[-1]]
+
+
+def _draw(data: ChartData, language: str, width: int, height: int) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.dates import num2date
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    shown = data.units.of(data.product.code, data.unit, language)
+    fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     days = [p.date for p in data.points]
+    mids = [float(p.mid) for p in data.points]
     ax.fill_between(days, [float(p.low) for p in data.points], [float(p.high) for p in data.points],
-                    color="#1f77b4", alpha=0.2, linewidth=0, label="区间" if language == "zh" else "low–high")
-    ax.plot(days, [float(p.mid) for p in data.points], color="#1f77b4", linewidth=2,
-            marker="o" if len(days) < 3 else None, label="均价" if language == "zh" else "mid")
-    ax.set_title(title(data, language), fontproperties=font, fontsize=12, loc="left")
-    locator = AutoDateLocator(minticks=3, maxticks=8)
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:,.0f}"))
+                    color=LINE, alpha=0.2, linewidth=0, label="最低–最高" if language == "zh" else "low–high")
+    ax.plot(days, mids, color=LINE, linewidth=1.6, marker="o" if len(days) < 3 else None,
+            label="均价" if language == "zh" else "mid")
+    ax.set_title(title(data, language), fontsize=TITLE_PT, loc="left", pad=22)
+    # The legend above the plot, under the title: never over the data.
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, frameon=False,
+              borderaxespad=0.1, handlelength=1.2, columnspacing=1)
+    ax.set_xticks(date_ticks(days))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: day_label(num2date(x).date(), language)))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: axis_label(v, shown, language)))
+    ax.tick_params(labelsize=TEXT_PT, length=3)
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="upper left", prop=font, frameon=False)
-    fig.subplots_adjust(left=0.12, right=0.97, top=0.85, bottom=0.1)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    last = data.points[-1]
+    change = mids[-1] - mids[0]
+    # The last price beside its point, in the right margin: red up, green down over the period.
+    ax.annotate(axis_label(float(last.mid), shown, language), (days[-1], mids[-1]), xytext=(5, 0),
+                textcoords="offset points", ha="left", va="center", fontsize=TEXT_PT, annotation_clip=False,
+                color=UP if change > 0 else DOWN if change < 0 else LINE)
+    ax.plot([days[-1]], [mids[-1]], "o", color=LINE, markersize=4)
+    ax.margins(x=0.01, y=0.15)
+    # The source on the legend's line, at the right: clear of the data and of the date labels.
+    fig.text(0.97, 0.755, ("来源：" if language == "zh" else "source: ") + data.source, ha="right", va="bottom",
+             fontsize=TEXT_PT - 1, color="#777")
+    fig.subplots_adjust(left=0.16, right=0.83, top=0.74, bottom=0.12)
     out = io.BytesIO()
     fig.savefig(out, format="png", dpi=DPI)
     return out.getvalue()
@@ -218,11 +298,12 @@ def _scale(points: Sequence[HistoryPoint], left: float, top: float, width: float
     return x, y, low, high
 
 
-def band_chart(points: Sequence[HistoryPoint], title: str) -> Markup:
-    """The low–high band (shaded) and the mid line of `points`, with the extremes and the dates labelled."""
+def band_chart(points: Sequence[HistoryPoint], title: str, label=str, day=str) -> Markup:
+    """The low–high band (shaded) and the mid line of `points`, with the extremes and the dates labelled
+    (`label` formats a price, `day` a date)."""
     if not points:
         return Markup("")
-    width, height, left, top, plot_w, plot_h = 600, 240, 112, 14, 478, 180
+    width, height, left, top, plot_w, plot_h = 600, 250, 118, 16, 470, 180
     x, y, low, high = _scale(points, left, top, plot_w, plot_h)
     upper = [f"{x(i)},{y(p.high)}" for i, p in enumerate(points)]
     lower = [f"{x(i)},{y(p.low)}" for i, p in reversed(list(enumerate(points)))]
@@ -236,20 +317,37 @@ def band_chart(points: Sequence[HistoryPoint], title: str) -> Markup:
         f'<line x1="{left}" y1="{bottom}" x2="{left + plot_w}" y2="{bottom}" class="grid"/>'
         f'<polygon class="band" points="{" ".join(upper + lower)}"/>'
         f'<polyline class="mid" points="{mid}"/>'
-        f'<text x="{left - 8}" y="{top + 7}" text-anchor="end">{number(high)}</text>'
-        f'<text x="{left - 8}" y="{bottom + 7}" text-anchor="end">{number(low)}</text>'
-        f'<text x="{left}" y="{height - 6}">{points[0].date}</text>'
-        f'<text x="{left + plot_w}" y="{height - 6}" text-anchor="end">{points[-1].date}</text>'
+        f'<text x="{left - 10}" y="{top + 8}" text-anchor="end">{escape(label(high))}</text>'
+        f'<text x="{left - 10}" y="{bottom + 8}" text-anchor="end">{escape(label(low))}</text>'
+        f'<text x="{left}" y="{height - 8}">{escape(day(points[0].date))}</text>'
+        f'<text x="{left + plot_w}" y="{height - 8}" text-anchor="end">{escape(day(points[-1].date))}</text>'
         "</svg>"
     )
     return Markup(svg)
 
 
-def sparkline(points: Sequence[HistoryPoint]) -> Markup:
-    """A tiny mid-price line for a table cell."""
-    if len(points) < 2:
+def spark_scale(series: Sequence[Sequence[HistoryPoint]]) -> Decimal:
+    """The shared vertical scale of a group of sparklines: the largest move (in % of each series' first mid)
+    of any of them, at least 1 %, so a 0.3 % wiggle looks small beside a 5 % move."""
+    moves = [abs(p.mid / points[0].mid - 1) * 100 for points in series if len(points) > 1 and points[0].mid
+             for p in points]
+    return max([Decimal(1), *moves])
+
+
+def sparkline(points: Sequence[HistoryPoint], scale: Decimal) -> Markup:
+    """A tiny mid-price line for a list row: the change from the first point, ±`scale` % over the height."""
+    if len(points) < 2 or not points[0].mid:
         return Markup("")
-    x, y, _low, _high = _scale(points, 1, 2, 78, 20)
-    line = " ".join(f"{x(i)},{y(p.mid)}" for i, p in enumerate(points))
-    return Markup(f'<svg class="spark" viewBox="0 0 80 24" aria-hidden="true" xmlns="http://www.w3.org/2000/svg">'
-                  f'<polyline points="{line}"/></svg>')
+    width, height = 80, 28
+    step = (width - 2) / (len(points) - 1)
+    base = points[0].mid
+
+    def y(point: HistoryPoint) -> str:
+        pct = (point.mid / base - 1) * 100
+        return f"{height / 2 - float(pct / scale) * (height / 2 - 2):.1f}"
+
+    line = " ".join(f"{1 + i * step:.1f},{y(p)}" for i, p in enumerate(points))
+    kind = "up" if points[-1].mid > base else "down" if points[-1].mid < base else "flat"
+    return Markup(f'<svg class="spark {kind}" viewBox="0 0 {width} {height}" aria-hidden="true" '
+                  f'xmlns="http://www.w3.org/2000/svg"><line x1="0" y1="{height / 2}" x2="{width}" '
+                  f'y2="{height / 2}" class="base"/><polyline points="{line}"/></svg>')

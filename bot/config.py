@@ -5,6 +5,7 @@ import base64
 import binascii
 import difflib
 import os
+from datetime import date
 from pathlib import Path
 from typing import Any, Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -129,10 +130,34 @@ def _template_fields(value: Any) -> str | None:
             names = jinja2.meta.find_undeclared_variables(jinja2.Environment().parse(source))
         except jinja2.TemplateSyntaxError as exc:
             return f"{field}: not a valid Jinja2 text: {exc.message}"
-        unknown = names - {"title", "date", "prices", "news", "text", "summary"}
+        from bot.push.content import TEMPLATE_NAMES
+
+        unknown = names - set(TEMPLATE_NAMES)
         if unknown:
-            return f"{field}: unknown name {', '.join(sorted(unknown))} (use title, date, prices, news, text, summary)"
+            return f"{field}: unknown name {', '.join(sorted(unknown))} (use {', '.join(TEMPLATE_NAMES)})"
     return None
+
+
+def _display_units(value: Any) -> str | None:
+    from bot.market.units import setting_problem
+
+    return setting_problem(value)
+
+
+def _dates(value: Any) -> str | None:
+    for i, item in enumerate(value):
+        try:
+            as_date(item)
+        except ValueError:
+            return f"[{i}]: {item!r} is not a date (YYYY-MM-DD)"
+    return None
+
+
+def as_date(item: Any) -> date:
+    """A YAML date or a 'YYYY-MM-DD' text as a date (ValueError otherwise)."""
+    if isinstance(item, date):
+        return item
+    return date.fromisoformat(str(item).strip())
 
 
 def _robots(value: Any) -> str | None:
@@ -207,7 +232,7 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "wecom.api_base_url": (str, "https://qyapi.weixin.qq.com", _http_url),
     "robots": (list, [], _robots),
     "http.timeout_seconds": ((int, float), 5.0, _positive),
-    "push.daily.cron": (str, "30 17 * * mon-fri", _cron),
+    "push.daily.cron": (str, "30 17 * * *", _cron),  # non-trading days are skipped (bot/market/calendar.py)
     "push.daily.misfire_grace_seconds": (int, 3600, _positive),
     "push.news_count": (int, 3, _positive),
     "push.workers": (int, 8, _positive),
@@ -249,6 +274,9 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any, Callable[[Any], str | None
     "alerts.hysteresis_pct": ((int, float), 1, _not_negative),
     "alerts.cooldown_minutes": (int, 0, _not_negative),
     "charts.default_days": (int, 30, _positive),
+    "display.units": (dict, {}, _display_units),
+    "calendar.extra_holidays": (list, [], _dates),
+    "calendar.extra_workdays": (list, [], _dates),
     "chat.max_chars": (int, 500, _positive),
 }
 SECRETS = {"wechat.token", "wechat.app_secret", "wechat.encoding_aes_key", "database_url",
@@ -412,6 +440,36 @@ def _cross_checks(values: dict[str, Any]) -> list[str]:
             if not isinstance(command, str) or not command.strip():
                 errors.append(f"wechat.menu.commands.{key}: must be the command text to run")
     return errors
+
+
+def push_problems(config: Config) -> list[str]:
+    """What `rebot push daily` would refuse or get wrong with this configuration, one line per key."""
+    problems = []
+    wechat = config["wechat.app_id"] and config["wechat.app_secret"]
+    if wechat and config["push.wechat.mode"] == "template":
+        if not config["push.wechat.template_id"]:
+            problems.append("push.wechat.template_id: required when push.wechat.mode is template "
+                            "(the template applied for in the console, see docs/operations.md)")
+        if not (config["public_base_url"] or config["push.wechat.template_url"]):
+            problems.append("public_base_url: required when push.wechat.mode is template: the message opens "
+                            "/m/summary/<date> for the full table (or set push.wechat.template_url)")
+    if wechat and config["push.wechat.mode"] == "mass" and not config["push.wechat.mass_tag_id"]:
+        problems.append("push.wechat.mass_tag_id: required when push.wechat.mode is mass (the tag to send to)")
+    if config["wecom.corp_id"] and not config["wecom.secret"]:
+        problems.append("wecom.secret: required to push to WeCom members when wecom.corp_id is set")
+    return problems
+
+
+def config_warnings(config: Config, today: date) -> list[str]:
+    """Things that work but probably not as meant."""
+    from bot.market.calendar import coverage_warning
+
+    warnings = []
+    extra = [as_date(d) for d in config["calendar.extra_holidays"] + config["calendar.extra_workdays"]]
+    warning = coverage_warning(today, extra)
+    if warning:
+        warnings.append(warning)
+    return warnings
 
 
 ADMIN_CHANNELS = ("wechat", "wecom", "console")  # console: `rebot chat --user NAME`

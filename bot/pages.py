@@ -5,13 +5,15 @@ external file), Chinese or English, cacheable, and nothing about any user.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date
+from decimal import Decimal
 
 from flask import Blueprint, Response, current_app, make_response, redirect, render_template, request, url_for
 
-from bot.charts import band_chart, sparkline
-from bot.market.quotes import build_summary, first_date, last_trading_day, latest_price, newest_news, price_history
-from bot.render import TEMPLATES, number, percent, signed, unit_label
+from bot.charts import band_chart, chart_data, render_png, spark_scale, sparkline
+from bot.market.quotes import first_date, last_trading_day, latest_price, price_history
+from bot.market.summary import build_summary, short
+from bot.render import TEMPLATES, day_label, percent
 from bot.service import Bot
 
 blueprint = Blueprint("pages", __name__, url_prefix="/m", template_folder=str(TEMPLATES))
@@ -21,12 +23,17 @@ TABLE_QUOTES = 10
 SPARK_QUOTES = 20
 NEWS_ITEMS = 5
 MAX_AGE = 300  # seconds; quotes change a few times a day
-# Only inline styles; nothing else may load, so a page can never pull in a tracker or a script.
-CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+SHARE_DAYS = 90  # the share card's chart
+SHARE_SIZE = (600, 400)  # pixels of the share card's PNG
+# Only inline styles and our own chart images; nothing else may load, so a page can never pull in a
+# tracker or a script.
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'none'; "
+       "frame-ancestors 'none'")
 
 WORDS = {
     "zh": {
-        "site": "稀土行情", "summary": "稀土市场行情", "latest": "最新报价", "range": "价格区间", "mid": "均价",
+        "site": "稀土行情", "summary": "稀土行情", "week": "周", "unchanged": "持平", "colon": "：", "spark_scale":
+        "走势：近{n}个报价，各行同一纵轴（±{pct}%）", "stale_banner": "今日暂无新报价，以下为{day}报价。", "latest": "最新报价", "range": "价格区间", "mid": "均价",
         "change": "涨跌", "vs": "较", "source": "来源", "unit": "单位", "history": "历史价格",
         "period": "区间最低–最高", "quotes": "近期报价", "date": "日期", "product": "产品", "price": "价格",
         "trend": "走势", "news": "新闻", "no_quote": "暂无报价", "no_change": "暂无可比报价",
@@ -38,7 +45,9 @@ WORDS = {
         "footer": "数据仅供参考。发送“价格 镨钕”给公众号查询最新报价。",
     },
     "en": {
-        "site": "Rare-earth prices", "summary": "Rare-earth market summary", "latest": "Latest quote",
+        "site": "Rare-earth prices", "summary": "Rare-earth market", "week": "week", "unchanged": "Unchanged", "colon": ": ",
+        "spark_scale": "Trend: last {n} quotes, one scale for every row (±{pct}%)",
+        "stale_banner": "No new quotes today; these are the quotes of {day}.", "latest": "Latest quote",
         "range": "Range", "mid": "Mid", "change": "Change", "vs": "vs", "source": "Source", "unit": "Unit",
         "history": "Price history", "period": "Period low–high", "quotes": "Recent quotes", "date": "Date",
         "product": "Product", "price": "Price", "trend": "Trend", "news": "News", "no_quote": "no quote yet",
@@ -68,9 +77,11 @@ def _language() -> str:
 def _page(template: str, status: int = 200, max_age: int = MAX_AGE, **data) -> Response:
     language = data["lang"] = _language()
     other = "en" if language == "zh" else "zh"
+    shown = lambda v: _bot().router.renderer.units.view(v, language)  # noqa: E731 - one line per use
     html = render_template(f"pages/{template}", t=WORDS[language], other_lang=other,
-                           other_url=request.path + f"?lang={other}", number=number, signed=signed,
-                           percent=percent, unit=lambda u: unit_label(u, language), **data)
+                           other_url=request.path + f"?lang={other}", percent=percent, shown=shown,
+                           day=lambda d, weekday=False: day_label(d, language, weekday),
+                           base=_base_url(), **data)
     response = make_response(html, status)
     response.headers["Cache-Control"] = f"public, max-age={max_age}"
     response.headers["Content-Security-Policy"] = CSP
@@ -99,7 +110,7 @@ def summary_today():
 
 @blueprint.get("/summary/<day>")
 def summary(day: str):
-    """The day's summary of the default products: table with changes and trends, and the day's news."""
+    """The day's summary of the default products: movers first, week change, shared-scale trends, news."""
     bot = _bot()
     language = _language()
     today = bot.clock().date()
@@ -113,11 +124,23 @@ def summary(day: str):
             return _not_found(WORDS[language]["unknown_day"].format(day=day))
         catalog = bot.catalog()
         products = [catalog.by_code[c] for c in bot.config["default_products"] if c in catalog.by_code]
-        data = build_summary(session, products, wanted, news_count=0)
-        sparks = {p.code: sparkline(price_history(session, v, SPARK_QUOTES)) for p, v in data.rows if v}
-        news = newest_news(session, NEWS_ITEMS, before=_utc_end_of(wanted, bot))
-    return _page("summary.html", summary=data, sparks=sparks, news=news,
-                 last_trading_day=last_trading_day(wanted))
+        data = build_summary(session, products, wanted, language, NEWS_ITEMS, bot.config.zone)
+        series = {r.product.code: price_history(session, r.view, SPARK_QUOTES) for r in data.rows if r.view}
+    scale = spark_scale(list(series.values()))
+    sparks = {code: sparkline(points, scale) for code, points in series.items()}
+    lead = next((r for r in data.rows if r.view), None)
+    return _page("summary.html", summary=data, sparks=sparks, scale=scale.quantize(Decimal("0.1")),
+                 spark_n=SPARK_QUOTES, share=lead.product.code if lead else None,
+                 description=_description(data, language))
+
+
+def _description(data, language: str) -> str:
+    """The share card's line: the day's biggest moves."""
+    units = _bot().router.renderer.units
+    parts = [f"{r.product.name(language)} {units.view(r.view, language).figure(r.view.mid)}"
+             f"{units.view(r.view, language).suffix} {percent(r.view.change_pct)}"
+             for r in data.movers[:3] if r.view.change_pct is not None]
+    return short(("；" if language == "zh" else "; ").join(parts) or data.tone, 120)
 
 
 @blueprint.get("/price/<path:name>")
@@ -138,13 +161,37 @@ def price(name: str):
     for previous, point in zip([None, *history], history):
         rows.append((point, point.mid - previous.mid if previous else None))
     title = f"{product.name(language)} · {WORDS[language]['history']}"
-    return _page("price.html", product=product, view=view, chart=band_chart(history, title),
+    chart = ""
+    if view:
+        unit = bot.router.renderer.units.view(view, language)
+        chart = band_chart(history, title, label=lambda v: unit.figure(v) + unit.suffix,
+                           day=lambda d: day_label(d, language))
+    return _page("price.html", product=product, view=view, chart=chart,
                  recent=list(reversed(rows))[:TABLE_QUOTES], last_trading_day=last_trading_day(today),
                  period=(min(p.low for p in history), max(p.high for p in history)) if history else None,
-                 history=history)
+                 history=history, share=product.code)
 
 
-def _utc_end_of(day: date, bot: Bot) -> datetime:
-    """Midnight after `day` in the market's time zone, as naive UTC (how news times are stored)."""
-    end = datetime.combine(day + timedelta(days=1), time(0), bot.config.zone)
-    return end.astimezone(timezone.utc).replace(tzinfo=None)
+@blueprint.get("/chart/<code>.png")
+def chart_png(code: str):
+    """A small chart of a product's last 90 days: the image of the pages' share cards."""
+    bot = _bot()
+    language = _language()
+    product = bot.catalog().by_code.get(code)
+    if product is None:
+        return _not_found(WORDS[language]["unknown_product"].format(name=code))
+    with bot.db.session() as session:
+        data = chart_data(session, product, SHARE_DAYS, bot.clock().date(), language, bot.router.renderer.units)
+    if data is None:
+        return _not_found(WORDS[language]["no_quote"])
+    response = make_response(render_png(data, *SHARE_SIZE))
+    response.mimetype = "image/png"
+    response.headers["Cache-Control"] = f"public, max-age={MAX_AGE}"
+    response.vary.add("Accept-Language")
+    response.add_etag()
+    return response.make_conditional(request)
+
+
+def _base_url() -> str:
+    """Where the pages are seen from, for the absolute URLs share cards need."""
+    return (_bot().config["public_base_url"] or request.host_url).rstrip("/")

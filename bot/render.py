@@ -1,11 +1,13 @@
 """Render reply data to text with the Jinja2 templates, within a channel's byte limit."""
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import jinja2
 
+from bot.market.units import STORED_LABELS, Units
 from bot.messages import ArticlesReply, ChartReply, Reply, TemplateReply
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"  # a link to the checkout's templates/, a copy in a wheel
@@ -40,12 +42,47 @@ def percent(value: Decimal | None) -> str:
     return f"{'+' if shown > 0 else ''}{shown}%"
 
 
-UNITS = {"zh": {"yuan/t": "元/吨", "yuan/kg": "元/公斤", "usd/kg": "美元/公斤"}}
-
-
 def unit_label(unit: str, language: str) -> str:
-    """A unit as the reader writes it: 'yuan/t' or '元/吨'."""
-    return UNITS.get(language, {}).get(unit, unit)
+    """A stored unit as the reader writes it: 'yuan/t' or '元/吨'."""
+    return STORED_LABELS.get(language, {}).get(unit, unit)
+
+
+WEEKDAYS = {"zh": "一二三四五六日", "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")}
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def day_label(day: date, language: str, weekday: bool = False) -> str:
+    """6月11日（周三） or Wed 11 Jun: dates as the reader says them."""
+    if language == "zh":
+        return f"{day.month}月{day.day}日" + (f"（周{WEEKDAYS['zh'][day.weekday()]}）" if weekday else "")
+    return (f"{WEEKDAYS['en'][day.weekday()]} " if weekday else "") + f"{day.day} {MONTHS[day.month - 1]}"
+
+
+def figure_filters(units: Units) -> dict:
+    """Jinja filters showing a quote's figures in the display unit of the template's language (`lang`)."""
+
+    @jinja2.pass_context
+    def level(ctx, v) -> str:
+        """'705–709' (万元/吨) or '449,000'."""
+        shown = units.view(v, ctx["lang"])
+        return shown.figure(v.low) if v.low == v.high else f"{shown.figure(v.low)}–{shown.figure(v.high)}"
+
+    @jinja2.pass_context
+    def amount(ctx, value, v, signed: bool = False) -> str:
+        """Any figure of `v`'s product (a mid, a change) in its display unit."""
+        return units.view(v, ctx["lang"]).figure(value, signed)
+
+    @jinja2.pass_context
+    def suffix(ctx, v) -> str:
+        """What follows a figure: '万' (44.9万) or ' yuan/t'."""
+        shown = units.view(v, ctx["lang"])
+        return shown.suffix or " " + shown.label
+
+    @jinja2.pass_context
+    def shown_unit(ctx, v) -> str:
+        return units.view(v, ctx["lang"]).label
+
+    return {"level": level, "amount": amount, "suffix": suffix, "shown_unit": shown_unit}
 
 
 def fit_bytes(text: str, limit: int) -> str:
@@ -65,7 +102,8 @@ def fit_bytes(text: str, limit: int) -> str:
 class Renderer:
     """Turns TemplateReply/ArticlesReply into a Reply in one language."""
 
-    def __init__(self, templates: Path = TEMPLATES):
+    def __init__(self, templates: Path = TEMPLATES, units: Units | None = None):
+        self.units = units or Units()
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(templates)),
             autoescape=False,
@@ -74,11 +112,13 @@ class Renderer:
             keep_trailing_newline=False,
             undefined=jinja2.StrictUndefined,
         )
-        self.env.filters.update(number=number, signed=signed, percent=percent, unit=unit_label)
+        self.env.filters.update(number=number, signed=signed, percent=percent, unit=unit_label, day=day_label,
+                                **figure_filters(self.units))
 
     def text(self, name: str, language: str, **data) -> str:
         """Render `replies/<name>.<language>.j2`."""
-        return self.env.get_template(f"replies/{name}.{language}.j2").render(lang=language, **data).strip()
+        return self.env.get_template(f"replies/{name}.{language}.j2").render(
+            lang=language, **{"fmt": "text", **data}).strip()
 
     def render(self, data: TemplateReply | ArticlesReply | ChartReply | Reply | None, language: str,
                max_bytes: int) -> Reply:

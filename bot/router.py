@@ -23,6 +23,7 @@ from bot.market.catalog import Catalog
 from bot.market.parse import Parser, Request
 from bot.messages import CommandError, Message, Reply, TemplateReply
 from bot.models import Subscriber, utcnow
+from bot.market.units import Units
 from bot.render import Renderer, fit_bytes
 from bot.reply_cache import Watch
 
@@ -220,7 +221,7 @@ class Router:
 
     def __init__(self, config: Config, renderer: Renderer | None = None, modules=HANDLER_MODULES):
         self.config = config
-        self.renderer = renderer or Renderer()
+        self.renderer = renderer or Renderer(units=Units.from_config(config))
         self.commands: list[Command] = []
         self.events: dict[str, EventHandler] = {}
         self.intents: dict[str, Callable[[Context, Request], Any]] = {}

@@ -10,9 +10,10 @@ from typing import Callable
 from sqlalchemy import text
 
 from bot import alerts
-from bot.config import Config
+from bot.config import Config, as_date
 from bot.db import Database
 from bot.dedup import store_for
+from bot.market import calendar
 from bot.market.catalog import Catalog
 from bot.messages import Message, Reply
 from bot.metrics import Metrics, quote_ages
@@ -38,6 +39,8 @@ class Bot:
         self.sightings = Sightings(self.db)
         self.dedup = store_for(self.db, config)
         alerts.configure(self.db, config, self.router.renderer)
+        calendar.configure([as_date(d) for d in config["calendar.extra_holidays"]],
+                           [as_date(d) for d in config["calendar.extra_workdays"]])
         self.clock = clock or (lambda: datetime.now(config.zone))
         self.replies = ReplyCache()
         watch_statements(self.db.engine)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from bot.links import summary_page
-from bot.market.quotes import build_summary, last_trading_day
+from bot.market.summary import build_summary
 from bot.messages import TemplateReply
 from bot.router import Context, answers, command
 
@@ -13,9 +13,8 @@ from bot.router import Context, answers, command
          help_zh="今日市场行情摘要（你关注的产品）")
 def summary(ctx: Context, args: str):
     """The market summary of today for the followed (or default) products."""
-    data = build_summary(ctx.session, ctx.followed_products(), ctx.today)
-    return TemplateReply("summary", {"summary": data, "last_trading_day": last_trading_day(ctx.today),
-                                     "page": summary_page(ctx.config, ctx.today, ctx.language)})
+    data = build_summary(ctx.session, ctx.followed_products(), ctx.today, ctx.language, zone=ctx.config.zone)
+    return TemplateReply("summary", {"summary": data, "page": summary_page(ctx.config, ctx.today, ctx.language)})
 
 
 @answers("summary")

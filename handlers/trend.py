@@ -52,7 +52,7 @@ def chart(ctx: Context, product, days: int, understood: str = ""):
     """The chart of `product` over `days` days; its title gives the dates the data covers when it starts later."""
     if not MIN_DAYS <= days <= MAX_DAYS:
         raise CommandError("trend_usage", days=days, min=MIN_DAYS, max=MAX_DAYS)
-    data = chart_data(ctx.session, product, days, ctx.today, ctx.language)
+    data = chart_data(ctx.session, product, days, ctx.today, ctx.language, ctx.router.renderer.units)
     if data is None:
         raise CommandError("no_quote", product=product)
     # Quotes are on trading days: the data covers the period asked when it starts within a week of its start.

@@ -169,3 +169,13 @@ def site():
     server = FixtureSite()
     yield server
     server.close()
+
+
+def trading_days_around_today() -> str:
+    """Yesterday, today and tomorrow in Shanghai as `calendar.extra_workdays` (REBOT_CALENDAR_EXTRA_WORKDAYS):
+    a test whose processes push "today" by the clock then pushes on a weekend or holiday too."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    return ",".join(str(today + timedelta(days=d)) for d in (-1, 0, 1))

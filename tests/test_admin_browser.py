@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from admin_helpers import PASSWORD, add_admin
+from served import served_url
 from bot.models import Subscriber
 
 ARTIFACTS = Path(os.environ.get("REBOT_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
@@ -40,13 +39,8 @@ def browser():
 @pytest.fixture
 def live_server(app):
     """The app on a free port of 127.0.0.1, served over real HTTP from a thread."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
-    server.server_close()
+    with served_url(app) as base:
+        yield base
 
 
 def test_sign_in_add_and_pause_a_subscriber_preview_a_push_then_sign_out(browser, live_server, bot):
@@ -81,7 +75,7 @@ def test_sign_in_add_and_pause_a_subscriber_preview_a_push_then_sign_out(browser
     page.click("text=Preview today's push for this subscriber")
     page.wait_for_selector("#preview-text")
     preview = page.inner_text("#preview-text")
-    assert "2025-06-11" in preview and "氧化镨钕" in preview  # zh subscriber, the followed product; nothing sent
+    assert "6月11日" in preview and "氧化镨钕" in preview  # zh subscriber, the followed product; nothing sent
     page.screenshot(path=str(ARTIFACTS / "admin-push-preview.png"), full_page=True)
 
     page.click("button:has-text('Sign out')")

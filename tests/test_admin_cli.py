@@ -72,6 +72,13 @@ def test_admin_users_add_set_password_remove(rebot, tmp_path):
     db.dispose()
 
 
+def rows(listed) -> str:
+    """`subscribers list` output without its header line."""
+    header, _, rest = listed.stdout.partition("\n")
+    assert header == "id\tchannel\tuser_id\tstatus\tdaily\tproducts\tname"
+    return rest
+
+
 def test_subscribers_add_list_pause_resume_remove(rebot, tmp_path):
     added = rebot("subscribers", "add", "oAlice", "--name", "Alice", "--product", "PrNd-oxide",
                   "--product", "Dy-oxide")
@@ -79,14 +86,15 @@ def test_subscribers_add_list_pause_resume_remove(rebot, tmp_path):
     assert added.stdout.strip() == "subscriber 1 added (wechat:oAlice)"
     rebot("subscribers", "add", "oBob", "--channel", "wecom", "--no-daily")
     listed = rebot("subscribers", "list")
-    assert listed.stdout.splitlines() == ["2\twecom\toBob\tactive\t-\t-\t",
+    assert listed.stdout.splitlines() == ["id\tchannel\tuser_id\tstatus\tdaily\tproducts\tname",
+                                          "2\twecom\toBob\tactive\t-\t-\t",
                                           "1\twechat\toAlice\tactive\tdaily\tPrNd-oxide,Dy-oxide\tAlice"]
     assert listed.stderr.strip() == "2 subscriber(s)"
     assert rebot("subscribers", "pause", "oAlice").stdout.strip() == "subscriber 1 (wechat:oAlice) paused"
     assert rebot("subscribers", "pause", "1").stdout.strip() == "subscriber 1 (wechat:oAlice) paused already"
-    assert rebot("subscribers", "list", "--status", "paused").stdout.startswith("1\twechat\toAlice\tpaused")
-    assert rebot("subscribers", "list", "--product", "Dy-oxide", "--channel", "wechat").stdout.startswith("1\t")
-    assert rebot("subscribers", "list", "--channel", "wecom").stdout.startswith("2\t")
+    assert rows(rebot("subscribers", "list", "--status", "paused")).startswith("1\twechat\toAlice\tpaused")
+    assert rows(rebot("subscribers", "list", "--product", "Dy-oxide", "--channel", "wechat")).startswith("1\t")
+    assert rows(rebot("subscribers", "list", "--channel", "wecom")).startswith("2\t")
     assert rebot("subscribers", "resume", "wechat:oAlice").stdout.strip() == "subscriber 1 (wechat:oAlice) resumed"
     # one unknown id: nothing happens to the others
     partly = rebot("subscribers", "remove", "1", "nobody")
@@ -123,15 +131,15 @@ def test_subscribers_export_and_import(rebot, tmp_path):
     rebot("subscribers", "add", "oAlice", "--product", "Tb-oxide")
     assert rebot("subscribers", "export", "-o", "out.csv").returncode == 0
     text = (tmp_path / "out.csv").read_text(encoding="utf-8")
-    assert text == ("channel,external_id,display_name,products,daily_summary,status,language\n"
-                    "wechat,oAlice,,Tb-oxide,yes,active,zh\n")
+    assert text == ("\ufeffchannel,external_id,display_name,products,daily_summary,status,language\n"
+                    "wechat,oAlice,,Tb-oxide,yes,active,zh\n")  # the BOM: Excel reads the Chinese right
     assert rebot("subscribers", "export").stdout == text
     (tmp_path / "more.csv").write_text(text.replace("yes,active", "no,paused") + "wecom,oBob,Bob,,yes,active,en\n",
                                        encoding="utf-8")
     imported = rebot("subscribers", "import", "more.csv")
     assert imported.returncode == 0, imported.stderr
     assert imported.stdout.strip() == "imported more.csv: 1 added, 1 updated"
-    assert rebot("subscribers", "list", "--status", "paused").stdout.startswith("1\twechat\toAlice\tpaused\t-")
+    assert rows(rebot("subscribers", "list", "--status", "paused")).startswith("1\twechat\toAlice\tpaused\t-")
 
     (tmp_path / "bad.csv").write_text("channel,external_id,products\nwechat,oCarl,PrNd-oxide\nfax,oDan,Xx\n"
                                       "wechat,,\n", encoding="utf-8")

@@ -158,3 +158,65 @@ def test_wecom_gets_an_image_message(make_app, emulator):
     assert reply.findtext("MsgType") == "image"
     assert_a_real_chart(emulator.media[reply.findtext("Image/MediaId")])
 
+
+
+def text_bands(image: Image.Image, box: tuple[int, int, int, int]) -> list[int]:
+    """Heights in pixels of the runs of rows holding dark (text) pixels inside `box` of the image."""
+    gray = image.convert("L").crop(box)
+    width, height = gray.size
+    pixels = gray.load()
+    inked = [any(pixels[x, y] < 110 for x in range(width)) for y in range(height)]
+    bands, run = [], 0
+    for row in inked + [False]:
+        if row:
+            run += 1
+        elif run:
+            bands.append(run)
+            run = 0
+    return bands
+
+
+def test_a_chinese_charts_text_is_at_least_24_px_high_at_2x_density(bot):
+    """The PNG is made for ~390 CSS px at 2×: text 12 px on the screen is 24 px in the image."""
+    with bot.db.session() as session:
+        data = chart_data(session, bot.catalog().by_code["Tb-oxide"], 90, bot.clock().date(), "zh")
+    image = png_of(render_png(data))
+    assert image.size == (780, 560) == (WIDTH, HEIGHT)
+    # The price labels left of the plot (e.g. 720万): the height of each label's ink, 万 its tallest glyph.
+    labels = text_bands(image, (0, int(HEIGHT * 0.26), int(WIDTH * 0.15), int(HEIGHT * 0.9)))
+    assert len(labels) >= 3 and min(labels) >= 24, labels
+    # The title's lines (氧化铽 均价走势…, the period) above the plot.
+    title = text_bands(image, (0, 0, WIDTH, int(HEIGHT * 0.17)))
+    assert len(title) == 2 and min(title) >= 24, title
+
+
+def test_a_chinese_chart_speaks_chinese_dates_wan_and_the_period_it_covers(bot):
+    from bot.charts import axis_label, date_ticks, title
+    from bot.market.units import Units
+
+    with bot.db.session() as session:
+        data = chart_data(session, bot.catalog().by_code["Tb-oxide"], 365, bot.clock().date(), "zh")
+    # 365 days asked, 75 trading days of data: the title says what is really there.
+    assert title(data, "zh") == "氧化铽 均价走势（万元/吨）\n2025年2月20日–6月11日（75个报价）"
+    assert "近365天" not in title(data, "zh")
+    shown = Units().of("Tb-oxide", "yuan/t", "zh")
+    assert axis_label(7200000, shown, "zh") == "720万"
+    assert axis_label(7070000, Units().of("Tb-oxide", "yuan/t", "en"), "en") == "7.07M"
+    ticks = date_ticks([p.date for p in data.points])
+    assert [str(t) for t in ticks] == ["2025-03-01", "2025-04-01", "2025-05-01", "2025-06-01"]
+
+
+def test_a_missing_font_is_looked_for_again_without_a_restart():
+    """A server started before fonts-wqy-microhei was installed finds it within a minute."""
+    import bot.charts as charts
+
+    if charts._find_cjk_font() is None:
+        pytest.skip("no Chinese font installed (apt-get install fonts-wqy-microhei)")
+    saved = charts._font
+    try:
+        charts._font = (time.monotonic(), None)  # "none found" a moment ago: not looked for again yet
+        assert charts.cjk_font() is None
+        charts._font = (time.monotonic() - charts.FONT_RECHECK_SECONDS - 1, None)  # a minute later
+        assert charts.cjk_font() is not None and charts._font[1] is not None
+    finally:
+        charts._font = saved

@@ -49,7 +49,7 @@ def test_interactive_chat_answers_every_line_until_eof(rebot):
     result = rebot("chat", "--user", "trader", stdin="价格 镨钕\n\nnews 2\nsubscribe Dy\n")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "氧化镨钕（PrNd-oxide）· 2025-06-11" in out and "价格：449,000 元/吨" in out
+    assert "氧化镨钕（PrNd-oxide）· 2025-06-11" in out and "价格：44.9 万元/吨" in out
     assert out.count("https://news.example-rareearth.com/") == 2
     assert "Added: Dy oxide" in out
     assert "> " not in out  # no prompt when stdin is not a terminal

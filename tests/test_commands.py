@@ -79,6 +79,12 @@ def names_en(codes):
     return [CATALOG[c]["short_en"] for c in codes]
 
 
+def wan(figure: str) -> str:
+    """'449,000' -> '44.9', '+5,000' -> '0.5': a yuan/t figure in 万元/吨."""
+    value = (Decimal(figure.replace(",", "").lstrip("+")) / 10000).normalize()
+    return f"{value:f}"
+
+
 def names_zh(codes):
     return [CATALOG[c]["zh"] for c in codes]
 
@@ -122,12 +128,13 @@ def test_price_in_chinese_shows_the_latest_quote_and_its_change(bot, code):
     text = ask(bot, f"价格 {CATALOG[code]['zh']}").text
     lines = text.splitlines()
     assert lines[0] == f"{CATALOG[code]['zh']}（{code}）· {LAST_DAY}"
-    if want["single"]:
-        assert f"价格：{want['low']} 元/吨" in lines
+    if want["single"]:  # 万元/吨, as Chinese traders quote
+        assert f"价格：{wan(want['low'])} 万元/吨" in lines
     else:
-        assert f"价格区间：{want['low']}–{want['high']} 元/吨" in lines
-        assert f"均价：{want['mid']}" in lines
-    assert f"{want['change']}（{want['pct']}），较 {want['previous_day']}" in text
+        assert f"价格区间：{wan(want['low'])}–{wan(want['high'])} 万元/吨" in lines
+        assert f"均价：{wan(want['mid'])}万" in lines
+    change = wan(want["change"]) + ("万" if wan(want["change"]) != "0" else "")
+    assert f"{('+' if want['change'].startswith('+') else '') + change}（{want['pct']}），较 {want['previous_day']}" in text
     assert "来源：demo" in lines
     assert "注意" not in text
 
@@ -147,7 +154,7 @@ def test_price_matches_the_seed_report(bot, text, figure):
 
 @pytest.mark.parametrize("alias", ["price", "价格", "报价", "价钱", "prices", "quote"])
 def test_every_price_alias_answers_the_price(bot, alias):
-    assert "449,000" in ask(bot, f"{alias} PrNd").text
+    assert ("449,000" if alias.isascii() else "44.9 万元/吨") in ask(bot, f"{alias} PrNd").text
 
 
 @pytest.mark.parametrize("text, heading", [
@@ -164,7 +171,7 @@ def test_a_bare_product_name_answers_its_price(bot, text, heading):
 
 @pytest.mark.parametrize("text", ["价格：镨钕", "价格:镨钕", "价格镨钕", "价格　镨钕", "  价格   镨钕  ", "价格 镨钕？"])
 def test_chinese_input_is_normalised(bot, text):
-    assert ask(bot, text).text.startswith(f"氧化镨钕（PrNd-oxide）· {LAST_DAY}\n价格：449,000 元/吨")
+    assert ask(bot, text).text.startswith(f"氧化镨钕（PrNd-oxide）· {LAST_DAY}\n价格：44.9 万元/吨")
 
 
 @pytest.mark.parametrize("text", ["  PRICE   prnd ", "price PrNd?", "Price: PrNd", "ｐｒｉｃｅ ＰｒＮｄ", "price PrNd!!",
@@ -311,28 +318,30 @@ def test_news_keyword_without_a_match(bot):
 def test_summary_lists_every_default_product_and_the_news(bot, text):
     reply = ask(bot, text).text
     zh = not text.isascii()
-    assert reply.splitlines()[0] == ("稀土市场行情 · " if zh else "Rare-earth market summary · ") + LAST_DAY
+    assert reply.splitlines()[0] == ("稀土行情 · 6月11日（周三）" if zh else "Rare-earth market · Wed 11 Jun (yuan/t)")
     names = names_zh(DEFAULT_PRODUCTS) if zh else names_en(DEFAULT_PRODUCTS)
-    positions = [reply.index(f" {name}：" if zh else f" {name}: ") for name in names]
-    assert positions == sorted(positions)  # in catalog order
+    assert all(f"{name} " in reply for name in names)
     for code in DEFAULT_PRODUCTS:
         want = expected(code)
-        assert (want["low"] if want["single"] else f"{want['low']}–{want['high']}") in reply
+        if zh:  # 万元/吨, as Chinese traders say it: 44.9万, 705–709万
+            low, high = (f"{(Decimal(w.replace(',', '')) / 10000).normalize():f}" for w in (want["low"], want["high"]))
+            assert (f"{low}万" if want["single"] else f"{low}–{high}万") in reply
+        else:
+            assert (want["low"] if want["single"] else f"{want['low']}–{want['high']}") in reply
     for item in news_items()[:3]:
-        assert item["url"] in reply
-    assert ("新闻：" if zh else "News:") in reply
+        assert f'<a href="{item["url"]}">' in reply  # the link behind a short title, never a raw URL in text
+    assert ("新闻" if zh else "News") in reply.splitlines()
     assert "No new quotes" not in reply and "暂无新报价" not in reply
 
 
 def test_summary_on_a_day_without_quotes_says_so(bot_at):
     bot = bot_at(2025, 6, 16, 9)
     text = ask(bot, "summary").text
-    assert text.splitlines()[0] == "Rare-earth market summary · 2025-06-16"
-    assert "No new quotes today; the prices above are the latest available." in text
-    assert text.count(f"[last quote {LAST_DAY}]") == len(DEFAULT_PRODUCTS)
-    assert "449,000 yuan/t" in text  # the last price, not zero
+    assert text.splitlines()[:2] == ["Rare-earth market · Mon 16 Jun (yuan/t)",
+                                     "No new quotes today; these are the quotes of 11 Jun."]
+    assert "PrNd oxide 449,000 " in text  # the last price, not zero
     zh = ask(bot, "行情").text
-    assert "今日暂无新报价，以上为最近一次报价。" in zh and zh.count(f"［最近报价 {LAST_DAY}］") == len(DEFAULT_PRODUCTS)
+    assert zh.splitlines()[1] == "今日暂无新报价，以下为6月11日报价。" and "44.9万" in zh
 
 
 def test_summary_follows_the_followed_products(bot):
@@ -612,7 +621,7 @@ def test_an_event_answered_twice_is_refused(make_app, monkeypatch):
 # --- size limit ----------------------------------------------------------------------------------------------
 
 def test_every_reply_fits_in_2048_bytes(bot_at):
-    bot = bot_at(2025, 6, 16, 9)  # stale: every summary row carries its date, the longest replies
+    bot = bot_at(2025, 6, 16, 9)  # stale: no quote of the day, the summary says so
     every = " ".join(CATALOG)
     ask(bot, f"订阅 {every}")
     assert len(subscriber(bot).products) == len(CATALOG)
@@ -621,7 +630,7 @@ def test_every_reply_fits_in_2048_bytes(bot_at):
         reply = ask(bot, text)  # ask() checks the size and the encoding
         assert reply.text
     summary = ask(bot, "行情").text
-    assert len(summary.encode("utf-8")) > 1500  # long enough that the limit matters
+    assert len(summary.encode("utf-8")) > 1200  # every product: long enough that the limit matters
     if summary.endswith("…"):  # cut at a line end, never inside a line
         assert summary[:-1].endswith("\n")
 
@@ -630,7 +639,7 @@ def test_a_smaller_channel_limit_is_respected(bot):
     reply = bot.answer(Message("console", "u1", text="行情"), max_bytes=200)
     data = reply.text.encode("utf-8")
     assert len(data) <= 200 and reply.text.endswith("…") and data.decode("utf-8") == reply.text
-    assert reply.text.startswith(f"稀土市场行情 · {LAST_DAY}")
+    assert reply.text.startswith("稀土行情 · 6月11日（周三）")
 
 
 def test_demo_now_is_the_last_demo_day():
@@ -685,7 +694,7 @@ def test_a_product_without_quotes(bot):
     assert ask(bot, "价格 氧化钪").text == "氧化钪（Sc-oxide）暂无报价。"
     ask(bot, "subscribe Sc Dy")
     assert "Sc oxide: no quote yet" in ask(bot, "price").text.splitlines()
-    assert "· Sc oxide: no quote yet" in ask(bot, "summary").text.splitlines()
+    assert "No quote yet: Sc oxide" in ask(bot, "summary").text.splitlines()
 
 
 def test_a_first_quote_has_no_change(bot):

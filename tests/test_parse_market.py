@@ -64,7 +64,7 @@ def test_change_over_a_period_from_the_last_quote_before_it(session, catalog):
     assert change.change_pct == (end - start) / start * 100
     assert not change.shorter
     text = Renderer().text("change", "zh", change=change, understood="")
-    assert text.splitlines()[:2] == ["氧化镨钕 2025-05-30 至 2025-06-11", f"起：{start:,.0f} 元/吨（2025-05-30 均价）"]
+    assert text.splitlines()[:2] == ["氧化镨钕 2025-05-30 至 2025-06-11", f"起：{(start / 10000).normalize():f} 万元/吨（2025-05-30 均价）"]  # 万元/吨, as the other replies
     assert f"涨跌：{change.arrow}" in text
 
 

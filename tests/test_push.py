@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, insert, select
 
-from bot.models import Delivery, PushRun, Subscriber
+from bot.models import Delivery, NewsItem, PushRun, Subscriber
+from bot.push.content import wechat_length
 from bot.push.run import DailyPush, dry_run
 from conftest import DEMO_NOW
 from emulator import AGENT_ID, APP_ID, APP_SECRET, CORP_ID, CORP_SECRET
@@ -61,21 +62,22 @@ def delivery(bot, recipient) -> Delivery:
 
 
 def test_template_mode_sends_each_follower_their_summary_once(push_bot, emulator):
-    bot = push_bot()
-    add_subscribers(bot, "wechat", ["o-ann"], language="zh", products=["Dy-oxide"])
+    bot = push_bot(public_base_url="https://rebot.example.com")
+    add_subscribers(bot, "wechat", ["o-ann"], language="zh", products=["Dy-oxide", "Ho-oxide"])
     add_subscribers(bot, "wechat", ["o-bob"], language="en")
     add_subscribers(bot, "wechat", ["o-off"], daily=False)
     report = DailyPush(bot).run()
     assert (report.status, report.counts["sent"]) == ("done", 2)
     (ann,) = emulator.inbox("o-ann")
     assert ann["template_id"] == "TPL-DAILY"
-    assert ann["data"]["first"]["value"] == "稀土市场行情 · 2025-06-11"
-    assert ann["data"]["keyword1"]["value"] == "2025-06-11"
-    assert "氧化镝" in ann["data"]["keyword2"]["value"] and "氧化镨钕" not in ann["data"]["keyword2"]["value"]
-    assert "http" in ann["data"]["remark"]["value"]  # the news with links
+    # The fields WeChat still shows, the most important first; nothing in `first` or `remark`.
+    assert {k: v["value"] for k, v in ann["data"].items()} == {
+        "keyword1": "氧化钬 50.3–50.6万 +2.02%", "keyword2": "氧化镝 164–165万 持平", "keyword3": "涨1 跌0 平1",
+        "keyword4": "点击查看全表与走势", "keyword5": "6月11日（周三）"}
+    assert ann["url"] == "https://rebot.example.com/m/summary/2025-06-11?lang=zh"  # the full table
     (bob,) = emulator.inbox("o-bob")
-    assert bob["data"]["first"]["value"].startswith("Rare-earth market summary")
-    assert "PrNd oxide" in bob["data"]["keyword2"]["value"]  # the default set
+    assert bob["data"]["keyword1"]["value"] == "Ho oxide 503,000–506,000 +2.02%"  # the day's largest move
+    assert bob["data"]["keyword3"]["value"] == "4 up, 1 down, 4 flat"  # the default set
     assert emulator.inbox("o-off") == []
     again = DailyPush(bot).run()
     assert again.status == "done" and again.sent_now == 0
@@ -89,9 +91,9 @@ def test_custom_mode_sends_text_and_falls_back_to_the_template_on_45015(push_bot
     report = DailyPush(bot).run()
     assert report.counts["sent"] == 2
     (ann,) = emulator.inbox("o-ann")
-    assert ann["msgtype"] == "text" and ann["text"]["content"].startswith("Rare-earth market summary · 2025-06-11")
-    prices = ann["text"]["content"].split("\n\n")[0].splitlines()[1:]  # one line per product, its move first
-    assert len(prices) == 9 and {line[0] for line in prices} == {"▲", "▼", "→"}
+    assert ann["msgtype"] == "text" and ann["text"]["content"].startswith("Rare-earth market · Wed 11 Jun")
+    movers = [line for line in ann["text"]["content"].splitlines() if line and line[0] in "▲▼"]  # moves first
+    assert len(movers) == 5 and {line[0] for line in movers} == {"▲", "▼"} and "Unchanged: " in ann["text"]["content"]
     (quiet,) = emulator.inbox("o-quiet")
     assert quiet["template_id"] == "TPL-DAILY"
 
@@ -163,7 +165,7 @@ def test_group_robots_get_markdown_within_4096_bytes(push_bot, emulator):
     assert report.counts["sent"] == 2
     (post,) = emulator.inbox("robot:robot-key-desk")
     content = post["markdown"]["content"]
-    assert post["msgtype"] == "markdown" and content.startswith("## Rare-earth market summary · 2025-06-11")
+    assert post["msgtype"] == "markdown" and content.startswith("**Rare-earth market · Wed 11 Jun** (yuan/t)")
     assert len(content.encode()) <= 4096 and "](http" in content
     assert len(emulator.inbox("robot:robot-key-sales")) == 1
 
@@ -253,8 +255,8 @@ def test_dry_run_prints_each_message_and_sends_nothing(push_bot, emulator):
     assert dry_run(bot, date(2025, 6, 11), lines.append) == 3
     out = "\n".join(lines)
     assert "=== wechat → o-ann (custom message, zh)" in out and "氧化铽" in out
-    assert "=== wecom → alice (app message, en)" in out and "Rare-earth market summary · 2025-06-11" in out
-    assert "=== wecom_robot → desk (group robot markdown, zh)" in out and "## 稀土市场行情" in out
+    assert "=== wecom → alice (app message, en)" in out and "Rare-earth market · Wed 11 Jun" in out
+    assert "=== wecom_robot → desk (group robot markdown, zh)" in out and "**稀土行情 · 6月11日（周三）**" in out
     assert "1 subscriber(s) on console" in out
     assert emulator.requests == []
     with bot.db.session() as session:
@@ -321,7 +323,7 @@ def test_two_schedulers_fire_together_and_send_once(push_bot, emulator, make_app
         s.add_listener(listener, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
         s.start(paused=True)
         job = s.get_job("push.daily")
-        assert str(job.trigger) == "cron[month='*', day='*', day_of_week='mon-fri', hour='17', minute='30']"
+        assert str(job.trigger) == "cron[month='*', day='*', day_of_week='*', hour='17', minute='30']"
         assert (job.coalesce, job.misfire_grace_time, job.max_instances) == (True, 3600, 1)
         assert str(job.trigger.timezone) == "Asia/Shanghai"
         s.modify_job("push.daily", next_run_time=datetime.now(s.timezone))
@@ -355,12 +357,15 @@ def test_long_summaries_are_cut_cleanly_to_each_channels_limit(push_bot, emulato
     from bot.push.content import DailyContent
 
     every = [entry["code"] for entry in load_catalog()]
-    bot = push_bot(**{"push.news_count": 50, "push.wechat.template_fields": {
+    bot = push_bot(**{"push.news_count": 20, "push.wechat.template_fields": {
         "first": "{{ title }}", "keyword1": "{{ summary.rows | length }} products", "remark": "{{ text }}"}})
+    with bot.db.session() as session:  # a busy news day: 20 items with long addresses
+        session.add_all(NewsItem(title=f"Rare earth item {i}", summary="", url="https://news.example.com/" + "x" * 90 + str(i),
+                                 image_url=None, published_at=datetime(2025, 6, 11, 1, i), source="test") for i in range(20))
     with bot.db.session() as session:
-        content = DailyContent(bot.config, session, bot.catalog(), date(2025, 6, 11)).for_subscriber(every * 4, "zh")
+        content = DailyContent(bot.config, session, bot.catalog(), date(2025, 6, 11)).for_subscriber(every * 4, "en")
     assert len(content.text.encode()) <= 2048 and content.text.endswith("…")
-    assert content.text[:-1].endswith("\n")  # cut at a line end, no half line or half character
-    assert len(content.markdown.encode()) <= 4096 and "**镝铁合金**" in content.markdown
+    assert content.text[:-1].endswith("\n")  # cut at a line end, no half line, half link or half character
+    assert len(content.markdown.encode()) <= 4096 and "**DyFe**" in content.markdown
     assert content.template_fields["keyword1"] == "26 products"
-    assert len(content.template_fields["remark"].encode()) <= 1000
+    assert wechat_length(content.template_fields["remark"]) == 20  # the whole text, cut as WeChat would

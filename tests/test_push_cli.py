@@ -48,5 +48,5 @@ def test_scheduler_starts_and_lists_its_jobs(tmp_path):
         proc.wait(10)
         proc.stdout.close()
     jobs = {line.split(":")[0]: line for line in lines if line.startswith("job ")}
-    assert "day_of_week='mon-fri', hour='17', minute='30'" in jobs["job push.daily"]
+    assert "day_of_week='*', hour='17', minute='30'" in jobs["job push.daily"]
     assert "scheduler running in Asia/Shanghai" in lines[-1]

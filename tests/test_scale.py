@@ -17,6 +17,7 @@ from sqlalchemy import func, insert, select
 from bot.config import build_config
 from bot.models import Delivery, PushRun, Subscriber
 from bot.service import Bot
+from conftest import trading_days_around_today
 from emulator import AGENT_ID, APP_ID, APP_SECRET, CORP_ID, CORP_SECRET
 from test_push import REBOT
 
@@ -39,7 +40,8 @@ def test_two_schedulers_and_three_workers_send_each_message_once(db_url, emulato
                REBOT_WECOM_API_BASE_URL=emulator.url, REBOT_PUSH_WECHAT_TEMPLATE_ID="TPL-DAILY",
                REBOT_PUSH_DAILY_CRON="* * * * *", REBOT_PUSH_DELIVERY="workers", REBOT_PUSH_WORKERS="8",
                REBOT_PUSH_WECHAT_RATE_PER_SECOND="5000", REBOT_PUSH_WECOM_RATE_PER_SECOND="500",
-               REBOT_PUSH_BATCH_SIZE="500", REBOT_WORKER_IDLE_SECONDS="0.2", REBOT_SCHEDULER_LEADER_SECONDS="5")
+               REBOT_PUSH_BATCH_SIZE="500", REBOT_WORKER_IDLE_SECONDS="0.2", REBOT_SCHEDULER_LEADER_SECONDS="5",
+               REBOT_PUBLIC_BASE_URL="https://rebot.example", REBOT_CALENDAR_EXTRA_WORKDAYS=trading_days_around_today())
     procs = []
 
     def start(name: str, *args: str) -> subprocess.Popen:

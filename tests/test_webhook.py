@@ -234,7 +234,7 @@ def test_unfollow_event_answers_success_and_marks_unreachable(client, bot):
 
 def test_menu_click_runs_the_mapped_command(make_app):
     client = make_app(**{"wechat.menu.commands": {"PRICE_PRND": "price PrNd"}}).test_client()
-    assert "449,000" in text_reply(post_event(client, "CLICK", "PRICE_PRND"))
+    assert "44.9 万元/吨" in text_reply(post_event(client, "CLICK", "PRICE_PRND"))  # a Chinese menu: 万元/吨
 
 
 def test_unmapped_menu_click_gets_a_helpful_text(client):

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from bot import alerts
 from bot import subscribers as subs
 from bot.admin import pushes
+from bot.admin.freshness import freshness
 from bot.admin.source_pages import pending_count, source_rows
 from bot.admin.web import actor, blueprint, bot, db, done, page
 from bot.audit import audit, recent
@@ -33,9 +34,12 @@ def _stats() -> dict:
 def dashboard():
     session = db()
     runs = pushes.recent_runs(session, limit=1)
+    catalog = bot().catalog()
+    products = [catalog.by_code[c] for c in bot().config["default_products"] if c in catalog.by_code]
     return page("dashboard.html", stats=_stats(), statuses=subs.STATUSES, last_run=runs[0] if runs else None,
                 next_runs=pushes.next_runs(bot().config, bot().clock()), sources=source_rows(session),
-                pending=pending_count(session), stalled=stalled_runs(bot().db, bot().config))
+                pending=pending_count(session), stalled=stalled_runs(bot().db, bot().config),
+                fresh=freshness(session, products, _today()), channels=pushes.configured_channels(bot().config))
 
 
 @blueprint.get("/stats.json")
@@ -84,7 +88,7 @@ def product_chart(code: str):
     info = bot().catalog().by_code.get(code)
     if info is None:
         abort(404)
-    data = chart_data(db(), info, CHART_DAYS, _today(), g.lang)
+    data = chart_data(db(), info, CHART_DAYS, _today(), g.lang, bot().router.renderer.units)
     if data is None:
         abort(404)
     response = Response(render_png(data), mimetype="image/png")

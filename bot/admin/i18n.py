@@ -2,6 +2,25 @@
 from __future__ import annotations
 
 ZH = {
+    "Today's push will be skipped: {reason}.": "今日推送将被跳过：{reason}。",
+    "Today's push would be skipped: {reason}.": "今日推送将被跳过：{reason}。",
+    "no quotes at all": "没有任何报价",
+    "no quote newer than the last push": "没有比上次推送更新的报价",
+    "not a trading day": "今日不是交易日",
+    "No quote for the last trading day ({day}): {products}.": "最近交易日（{day}）无报价：{products}。",
+    "Latest quote": "最新报价",
+    "Mid": "均价",
+    "Age": "已过",
+    "{n} days": "{n} 天",
+    "Price alerts": "价格提醒",
+    "No alerts.": "没有价格提醒。",
+    "Delete": "删除",
+    "Alert deleted.": "提醒已删除。",
+    "above": "高于",
+    "below": "低于",
+    "daily move of at least": "单日涨跌至少",
+    "fired": "已触发",
+    "armed": "待触发",
     "A quote with the same date and source is corrected; the change is kept in the audit log.":
         "同一日期和来源的报价会被更正；每次修改都记入审计日志。",
     "%d deliveries left": "还有 %d 条未发送",
@@ -85,7 +104,7 @@ ZH = {
     "User id (openid)": "用户 ID（openid）",
     "User name": "用户名",
     "What": "操作",
-    "When (UTC)": "时间（UTC）",
+    "When": "时间",
     "Who": "操作人",
     "Yes, remove this subscriber and its settings": "确认删除该订阅用户及其设置",
     "active": "正常",
@@ -127,7 +146,7 @@ ZH = {
     "Send the failed deliveries again (those refused for a passing reason; blocked users are not retried).":
         "重发失败的消息（因临时原因失败的；已拒收的用户不会重发）。",
     "Send today's push now": "立即发送今天的推送",
-    "Sent at (UTC)": "发送时间（UTC）",
+    "Sent at": "发送时间",
     "Started": "开始时间",
     "Template message fields": "模板消息字段",
     "The daily summary of {day} goes to the subscribers who get it ({n} active), on: {channels}.":
@@ -189,6 +208,7 @@ ZH = {
 
 # ?notice=KEY after a POST-redirect-GET -> the sentence shown at the top of the page.
 NOTICES = {
+    "alert_deleted": "Alert deleted.",
     "added": "Subscriber added.",
     "saved": "Saved.",
     "paused": "Paused: no more pushes to this subscriber until resumed.",

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from bot import subscribers as subs
 from bot.admin import pushes
+from bot.admin.freshness import freshness
 from bot.admin.web import actor, blueprint, bot, db, done, page, t
 from bot.audit import audit
 from bot.models import PushRun
@@ -58,7 +59,14 @@ def push_send():
     """Send today's push now: a page that says what would happen, then a confirmed POST."""
     session = db()
     day = _today()
+    catalog = bot().catalog()
+    fresh = freshness(session, [catalog.by_code[c] for c in bot().config["default_products"]
+                                if c in catalog.by_code], day)
+    channels = pushes.configured_channels(bot().config)
+    blocked = _blocked(channels, fresh)
     if request.method == "POST":
+        if blocked:
+            return page("error.html", 409, message=blocked)
         if request.form.get("confirm") != "yes":
             return page("error.html", 400, message=t("Tick the box to confirm the push."))
         if not pushes.BACKGROUND.start(bot(), day):
@@ -68,7 +76,16 @@ def push_send():
         return done("admin.pushes_list", "push_started")
     existing = session.scalars(select(PushRun).where(PushRun.kind == "daily", PushRun.run_date == day)).first()
     return page("push_send.html", day=day, existing=existing, recipients=subs.daily_count(session),
-                channels=pushes.configured_channels(bot().config))
+                channels=channels, blocked=blocked)
+
+
+def _blocked(channels: list[str], fresh) -> str:
+    """Why "send now" is not offered, in the console's language, or ""."""
+    if not channels:
+        return t("No channel is configured: nothing would be sent.")
+    if fresh.skip_reason:
+        return t("Today's push would be skipped: {reason}.").format(reason=t(fresh.skip_reason))
+    return ""
 
 
 @blueprint.get("/pushes/preview")

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from flask import Response, abort, current_app, request, url_for
+from sqlalchemy import select
 
 from bot import subscribers as subs
 from bot.admin import pushes
 from bot.admin.web import actor, blueprint, bot, config, db, done, page, t
-from bot.models import Subscriber
+from bot.audit import audit
+from bot.models import Alert, Subscriber
 
 
 def _catalog():
@@ -62,7 +64,22 @@ def subscriber_new():
 @blueprint.get("/subscribers/<int(max=2147483647):sub_id>")
 def subscriber(sub_id: int):
     sub = _subscriber(sub_id)
-    return page("subscriber.html", sub=sub, catalog=_catalog(), deliveries=pushes.deliveries_of(db(), sub.id))
+    alerts = db().scalars(select(Alert).where(Alert.subscriber_id == sub.id).order_by(Alert.id)).all()
+    return page("subscriber.html", sub=sub, catalog=_catalog(), deliveries=pushes.deliveries_of(db(), sub.id),
+                alerts=alerts)
+
+
+@blueprint.post("/subscribers/<int:sub_id>/alerts/<int:alert_id>/delete")
+def subscriber_alert_delete(sub_id: int, alert_id: int):
+    session = db()
+    alert = session.get(Alert, alert_id)
+    if alert is None or alert.subscriber_id != _subscriber(sub_id).id:
+        abort(404)
+    audit(session, actor(), "alert.delete", f"subscriber:{sub_id}", alert=alert_id, product=alert.product_code,
+          kind=alert.kind, threshold=str(alert.threshold))
+    session.delete(alert)
+    session.commit()
+    return done("admin.subscriber", "alert_deleted", sub_id=sub_id)
 
 
 @blueprint.post("/subscribers/<int(max=2147483647):sub_id>/products")
@@ -111,7 +128,7 @@ def subscribers_import():
     if upload is None or not upload.filename:
         return page("import_result.html", 400, errors=[t("Choose a CSV file to import.")], result=None)
     try:
-        text = upload.read().decode("utf-8")
+        text = upload.read().decode("utf-8-sig")  # the BOM of our own export, or none
     except UnicodeDecodeError:
         return page("import_result.html", 400, errors=[t("The file is not UTF-8 text (save it as CSV UTF-8).")],
                     result=None)

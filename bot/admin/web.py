@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from bot.admin import auth
 from bot.admin.i18n import NOTICES, translate
-from bot.render import TEMPLATES, number, percent
+from bot.render import TEMPLATES, number, percent, unit_label
 from bot.service import Bot
 
 SESSION_COOKIE = "rebot_admin"
@@ -94,6 +94,42 @@ def notice_text() -> str:
 
 blueprint.add_app_template_filter(number, "number")
 blueprint.add_app_template_filter(percent, "percent")
+
+
+@blueprint.app_template_filter("local")
+def local_time(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored (naive UTC) time in the configured `timezone`, e.g. 2025-06-11 18:00."""
+    if moment is None:
+        return "–"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(bot().config.zone).strftime(fmt)
+
+
+@blueprint.app_template_global()
+def shown(view):
+    """How a quote's prices are shown in the console's language (万元/吨 in Chinese)."""
+    return bot().router.renderer.units.view(view, g.lang)
+
+
+@blueprint.app_template_global()
+def stored_unit(unit: str) -> str:
+    """A stored unit as the console's language writes it (元/吨): what a manual entry is typed in."""
+    return unit_label(unit, g.lang)
+
+
+@blueprint.app_template_global()
+def shown_product(product):
+    """How a product's prices (in its own unit) are shown in the console's language."""
+    return bot().router.renderer.units.of(product.code, product.unit, g.lang)
+
+
+@blueprint.app_template_global()
+def product_names(codes) -> str:
+    """Product codes as names in the console's language: 氧化镨钕、氧化镝."""
+    catalog = bot().catalog()
+    names = [catalog.by_code[c].name(g.lang) if c in catalog.by_code else c for c in codes or []]
+    return ("、" if g.lang == "zh" else ", ").join(names)
 
 
 @blueprint.app_template_global()

@@ -10,6 +10,8 @@ from bot.cli.env import Env, pass_env, prepare
 
 CLI_ACTOR = "cli"
 
+BOM = "\ufeff"  # spreadsheet programs (Excel) read a CSV as UTF-8 only when it starts with one
+
 
 def _fail(message: str) -> None:
     click.echo(f"error: {message}", err=True)
@@ -100,7 +102,7 @@ def _codes(env: Env) -> list[str]:
 @click.option("--search", "text", default="", help="Name or id contains this.")
 @pass_env
 def list_(env: Env, channel: str, status: str, product: str, text: str):
-    """One line per subscriber: id, channel, user id, status, daily summary, products, name."""
+    """A header, then one line per subscriber: id, channel, user id, status, daily summary, products, name."""
     from bot import subscribers as subs
 
     codes = _codes(env)
@@ -112,6 +114,7 @@ def list_(env: Env, channel: str, status: str, product: str, text: str):
         _fail(f"unknown product code {product!r} (codes look like PrNd-oxide)")
     with env.bot.db.session() as session:
         page = subs.search(session, text, channel, status, product, per_page=10**9)
+        click.echo("id\tchannel\tuser_id\tstatus\tdaily\tproducts\tname")
         for s in page.rows:
             click.echo(f"{s.id}\t{s.channel}\t{s.external_id}\t{s.status}\t"
                        f"{'daily' if s.daily_summary else '-'}\t{','.join(s.products or []) or '-'}\t{s.display_name}")
@@ -191,16 +194,16 @@ def remove(env: Env, refs: tuple[str, ...]):
               help="Write to this file (default: stdout).")
 @pass_env
 def export(env: Env, output: Path | None):
-    """Every subscriber as CSV (the columns `import` reads)."""
+    """Every subscriber as CSV (the columns `import` reads), UTF-8 with a BOM so that Excel reads Chinese."""
     from bot import subscribers as subs
 
     prepare(env.bot)
     with env.bot.db.session() as session:
         text = subs.export_csv(session)
     if output is None:
-        click.echo(text, nl=False)
+        click.echo(BOM + text, nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
+        output.write_text(BOM + text, encoding="utf-8")
         click.echo(f"{text.count(chr(10)) - 1} subscriber(s) written to {output}", err=True)
 
 
@@ -212,7 +215,7 @@ def import_(env: Env, file: Path):
     from bot import subscribers as subs
 
     try:
-        text = file.read_text(encoding="utf-8")
+        text = file.read_text(encoding="utf-8-sig")  # with or without the BOM export writes
     except FileNotFoundError:
         _fail(f"{file}: no such file")
     except UnicodeDecodeError:

@@ -7,7 +7,7 @@ import click
 
 from bot.cli import admin, ingest, menu, push, qrcode, worker
 from bot.cli.env import Env, pass_env, prepare
-from bot.config import ConfigError, load_config
+from bot.config import ConfigError, config_warnings, load_config, push_problems
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,17 +23,27 @@ def main(ctx: click.Context, config_path: str | None):
 @main.command()
 @click.argument("text", nargs=-1)
 @click.option("--user", default="console", show_default=True, help="The user id to chat as.")
+@click.option("--date", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Answer as of that day at 18:00 (the demo data ends 2025-06-11).")
 @pass_env
-def chat(env: Env, text: tuple[str, ...], user: str):
+def chat(env: Env, text: tuple[str, ...], user: str, as_of):
     """Talk to the bot: `rebot chat "price PrNd"`, or no TEXT for a session reading stdin until EOF."""
+    import re
+    from datetime import datetime, time
+
     from bot.messages import Message
 
     bot = env.bot
     prepare(bot)
+    if as_of is not None:
+        moment = datetime.combine(as_of.date(), time(18), bot.config.zone)
+        bot.clock = lambda: moment
+    link = re.compile(r'<a href="([^"]*)">([^<]*)</a>')
 
     def say(line: str) -> None:
         reply = bot.answer(Message("console", user, text=line))
-        click.echo(reply.text or "(no reply)")
+        # WeChat shows <a href> as a link; a terminal gets the title and the address.
+        click.echo(link.sub(r"\2 <\1>", reply.text) if reply.text else "(no reply)")
 
     if text:
         say(" ".join(text))
@@ -78,7 +88,8 @@ def serve(env: Env, host: str | None, port: int | None, no_scheduler: bool):
         click.echo("    (wechat.token is not set: callbacks are refused until you set it, e.g. REBOT_WECHAT_TOKEN)")
     click.echo(f"  Health check: {base}/healthz")
     click.echo(f"  Admin console: {base}/admin/ (first user: rebot admin add-user NAME --password-stdin)")
-    click.echo('  Chat without WeChat: rebot chat "price PrNd"   (or `rebot chat` for a session)')
+    click.echo('  Chat without WeChat: rebot chat "价格 镨钕"   (or `rebot chat` for a session)')
+    click.echo('  As of a past day:    rebot chat --date 2025-06-11 "行情"   (the demo data ends 2025-06-11)')
     if not no_scheduler:
         from bot.push.leader import lead
         from bot.push.scheduler import build_scheduler
@@ -133,8 +144,15 @@ def check_config(env: Env, show: bool):
     except ConfigError as err:
         click.echo(str(err), err=True)
         sys.exit(1)
-    for warning in config.warnings():
+    from datetime import datetime
+
+    problems = push_problems(config)
+    for warning in config.warnings() + config_warnings(config, datetime.now(config.zone).date()):
         click.echo(f"warning: {warning}", err=True)
+    if problems:
+        click.echo("invalid configuration for `rebot push daily`:\n" + "\n".join(f"  - {p}" for p in problems),
+                   err=True)
+        sys.exit(1)
     click.echo(f"configuration OK ({config.source})")
     if show:
         for key, value in sorted(config.redacted().items()):

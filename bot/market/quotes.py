@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.market import calendar
 from bot.market.catalog import ProductInfo
 from bot.models import NewsItem, PriceQuote
 
@@ -39,10 +40,8 @@ class PriceView:
 
 
 def last_trading_day(today: date) -> date:
-    """The latest weekday on or before `today` (markets close at weekends)."""
-    while today.weekday() >= 5:
-        today -= timedelta(days=1)
-    return today
+    """The latest trading day on or before `today` (China's calendar: weekends, holidays, 调休)."""
+    return calendar.current().last_trading_day(today)
 
 
 def latest_price(session: Session, product: ProductInfo, today: date) -> PriceView | None:
@@ -107,25 +106,6 @@ def newest_news(session: Session, limit: int, keyword: str = "", before: datetim
         like = "%" + keyword.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(NewsItem.title.ilike(like, escape="\\") | NewsItem.summary.ilike(like, escape="\\"))
     return list(session.scalars(query))
-
-
-@dataclass(frozen=True)
-class Summary:
-    """The market summary of a day: one row per product, and the top news."""
-
-    date: date
-    rows: list[tuple[ProductInfo, PriceView | None]]
-    news: list[NewsItem]
-
-    @property
-    def fresh(self) -> bool:
-        return any(view is not None and view.date == self.date for _p, view in self.rows)
-
-
-def build_summary(session: Session, products: list[ProductInfo], today: date, news_count: int = 3) -> Summary:
-    """The summary for `today`: latest price of each product, and the newest news."""
-    rows = [(product, latest_price(session, product, today)) for product in products]
-    return Summary(date=today, rows=rows, news=newest_news(session, news_count))
 
 
 @dataclass(frozen=True)

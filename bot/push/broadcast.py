@@ -8,10 +8,8 @@ from __future__ import annotations
 import secrets
 from datetime import date
 
-import jinja2
-
 from bot.models import PushRun
-from bot.push.content import DEFAULT_TEMPLATE_FIELDS, MARKDOWN_BYTES, TEMPLATE_VALUE_BYTES, TEXT_BYTES, Content
+from bot.push.content import MARKDOWN_BYTES, TEXT_BYTES, Content, text_fields
 from bot.push.run import DailyPush
 from bot.render import fit_bytes
 
@@ -23,14 +21,9 @@ class BroadcastContent:
     """The same text for everyone, in each shape a channel needs."""
 
     def __init__(self, config, text: str, key: str, day: date):
-        fields = config["push.wechat.template_fields"] or DEFAULT_TEMPLATE_FIELDS
-        env = jinja2.Environment(autoescape=False)  # lenient: a field the broadcast has no value for is empty
-        title, _, body = text.partition("\n")
-        values = {"title": title, "date": str(day), "prices": body.strip(), "news": "", "text": text}
+        title = text.partition("\n")[0]
         self.content = Content(key, config["language"], title, fit_bytes(text, TEXT_BYTES),
-                               fit_bytes(text, MARKDOWN_BYTES),
-                               {name: fit_bytes(env.from_string(str(source)).render(**values).strip(),
-                                                TEMPLATE_VALUE_BYTES) for name, source in fields.items()})
+                               fit_bytes(text, MARKDOWN_BYTES), text_fields(config, text, str(day)))
 
     def for_subscriber(self, _codes, _language) -> Content:
         return self.content

@@ -29,11 +29,12 @@ from sqlalchemy.orm import Session
 
 from bot.push import leases
 from bot.channels.api import RECIPIENT_ERRORS, ApiError
+from bot.market import calendar
 from bot.push.outage import STORE_ERRORS, Outage, Patience, describe
 from bot.market.quotes import latest_date
 from bot.models import Delivery, PushRun, Subscriber, utcnow
 from bot.push.senders import Sender, Outcome, build_senders
-from bot.push.content import Content, DailyContent
+from bot.push.content import Content, DailyContent, preview
 
 log = logging.getLogger(__name__)
 
@@ -172,8 +173,12 @@ class DailyPush:
                                       PushRun.data_date.is_not(None))
                 .order_by(PushRun.run_date.desc()).limit(1)).first()
             run = PushRun(kind="daily", run_date=day, status="running", data_date=newest, reason="")
+            closed = not calendar.current().is_trading_day(day)
             if newest is None:
                 run.status, run.reason, run.finished_at = "skipped", "no quotes at all", utcnow()
+            elif closed and (previous is None or newest <= previous.data_date or newest < day):
+                run.status, run.finished_at = "skipped", utcnow()
+                run.reason = f"not a trading day ({calendar.current().holiday_name(day) or 'weekend'})"
             elif previous is not None and newest <= previous.data_date:
                 run.status, run.finished_at = "skipped", utcnow()
                 run.reason = f"no quote newer than the last push ({previous.run_date}, quotes of {previous.data_date})"
@@ -569,8 +574,15 @@ def dry_run(bot, day: date | None = None, echo: Callable[[str], None] = print,
         if newest is None or (previous is not None and newest <= previous.data_date):
             echo(f"The push would be skipped: no quote newer than the last push "
                  f"({previous.run_date if previous else 'none'}). Below is what it would contain.")
+        elif not calendar.current().is_trading_day(day) and newest < day:
+            echo(f"The push would be skipped: {day} is not a trading day "
+                 f"({calendar.current().holiday_name(day) or 'weekend'}). Below is what it would contain.")
         if not channels:
-            echo("No channel is configured (wechat.app_id/app_secret, wecom.corp_id/secret, robots).")
+            echo("No channel is configured (wechat.app_id/app_secret, wecom.corp_id/secret, robots): nothing "
+                 "would be sent. PREVIEW of what a subscriber of each kind would receive:")
+            for kind, text in preview(content, config):
+                echo(f"\n=== PREVIEW · {kind}")
+                echo(text)
 
         def show(channel: str, recipient: str, how: str, text: str) -> None:
             nonlocal count

@@ -23,7 +23,7 @@ from bot.db import Database
 from bot.demo import load_demo
 from bot.models import Delivery, PushRun
 from bot.service import Bot
-from conftest import TEST_DATABASE_URL
+from conftest import TEST_DATABASE_URL, trading_days_around_today
 from emulator import APP_ID, APP_SECRET
 from test_push import REBOT, add_subscribers  # noqa: F401 (re-exported for the tests)
 
@@ -79,9 +79,10 @@ class Processes:
 
 def push_env(db_url: str, emulator, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REBOT_")}
+    env["REBOT_CALENDAR_EXTRA_WORKDAYS"] = trading_days_around_today()
     env.update(REBOT_DATABASE_URL=db_url, REBOT_WECHAT_APP_ID=APP_ID, REBOT_WECHAT_APP_SECRET=APP_SECRET,
                REBOT_WECHAT_API_BASE_URL=emulator.url, REBOT_PUSH_WECHAT_TEMPLATE_ID="TPL-DAILY",
-               REBOT_HTTP_TIMEOUT_SECONDS="10", REBOT_PUSH_BACKOFF_SECONDS="0.05", **extra)
+               REBOT_PUBLIC_BASE_URL="https://rebot.example", REBOT_HTTP_TIMEOUT_SECONDS="10", REBOT_PUSH_BACKOFF_SECONDS="0.05", **extra)
     return env
 
 

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from tests.conftest import TOKEN
-from tests.security.served import serving
+from served import serving
 
 _ids = itertools.count(int(time.time() * 1000))
 

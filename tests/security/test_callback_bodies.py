@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.security.served import raw_request, serving
+from served import raw_request, serving
 from test_webhook import signed_params, text_xml
 
 

@@ -6,7 +6,7 @@ import requests
 from sqlalchemy import select
 
 from bot.models import Subscriber
-from tests.security.served import serving
+from served import serving
 from test_webhook import _ids, reply_fields, signed_params, text_xml
 
 

@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from conftest import AES_KEY, APP_ID
-from tests.security.served import serving
+from served import serving
 from test_webhook import encrypted_post, reply_fields, signed_params, text_xml
 
 

@@ -22,6 +22,13 @@ def serving(app):
         server.server_close()
 
 
+@contextmanager
+def served_url(app):
+    """The base URL of `app` served on 127.0.0.1 until the block ends."""
+    with serving(app) as (host, port):
+        yield f"http://{host}:{port}"
+
+
 def raw_request(address, head: bytes, body: bytes = b"", timeout: float = 5) -> bytes:
     """Send `head` (request line and headers, without the blank line) and `body`; the response's bytes."""
     with socket.create_connection(address, timeout=timeout) as sock:
