@@ -105,13 +105,15 @@ def evaluate(session: Session, quotes: list[PriceQuote]) -> list[AlertFiring]:
     return fired
 
 
-def crossed(kind: str, threshold: Decimal, price: Decimal, move: Decimal | None) -> bool:
-    """Whether the price is past the alert's line (or the day's move is at least its size)."""
+def crossed(kind: str, threshold: Decimal, price: Decimal, move: Decimal | None, direction: str | None = None) -> bool:
+    """Whether the price is past the alert's line (or the day's move is at least its size, that way if given)."""
     if kind == "above":
         return price > threshold
     if kind == "below":
         return price < threshold
-    return move is not None and abs(move) >= threshold
+    if move is None:
+        return False
+    return {"up": move, "down": -move}.get(direction or "", abs(move)) >= threshold
 
 
 def rearms(kind: str, threshold: Decimal, price: Decimal, hysteresis_pct: Decimal) -> bool:
@@ -128,7 +130,7 @@ def _step(session: Session, alert: Alert, product: Product, quote: PriceQuote, m
           settings: Settings) -> AlertFiring | None:
     now = utcnow()
     price = quote.mid
-    if not crossed(alert.kind, alert.threshold, price, move):
+    if not crossed(alert.kind, alert.threshold, price, move, alert.direction):
         if not alert.armed and rearms(alert.kind, alert.threshold, price, settings.hysteresis_pct):
             session.execute(update(Alert).where(Alert.id == alert.id).values(armed=True))
         return None

@@ -312,6 +312,7 @@ class Alert(Base):
     product_code: Mapped[str] = mapped_column(ForeignKey("products.code"), index=True)
     kind: Mapped[str] = mapped_column(String(8))  # above | below | move
     threshold: Mapped[Decimal] = mapped_column(Numeric(16, 2))
+    direction: Mapped[str | None] = mapped_column(String(4))  # move only: up | down; None: either way
     armed: Mapped[bool] = mapped_column(default=True)
     fired_at: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

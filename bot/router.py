@@ -1,4 +1,9 @@
-"""The command registry and the router: normalise input, find the command, run it, render the reply."""
+"""The command registry and the router: normalise input, find what it asks for, run it, render the reply.
+
+The command grammar (`price PrNd`, `alert PrNd > 460000`) is matched first and answered exactly as typed; any
+other message, and a command whose words the grammar cannot place but the parser reads without guessing
+(`price of terbium metal`), is answered from the parser's Request (bot/market/parse.py) by the handler of its
+intent (`answers`)."""
 from __future__ import annotations
 
 import difflib
@@ -15,6 +20,7 @@ from sqlalchemy.orm import Session
 from bot.config import Config
 from bot.db import Database
 from bot.market.catalog import Catalog
+from bot.market.parse import Parser, Request
 from bot.messages import CommandError, Message, Reply, TemplateReply
 from bot.models import Subscriber, utcnow
 from bot.market.units import Units
@@ -28,6 +34,13 @@ if TYPE_CHECKING:
 HANDLER_MODULES = ("handlers.price", "handlers.news", "handlers.summary", "handlers.subscribe",
                    "handlers.help", "handlers.events", "handlers.admin",
                    "handlers.alerts", "handlers.trend")
+# Commands whose every form the parser reads (news: the glossary widens a keyword to the other language).
+PARSED_COMMANDS = frozenset({"news"})
+# What a misspelt message is answered directly for: reading prices.
+READ_ONLY = frozenset({"price", "compare", "price_on_date", "change", "trend"})
+# The command an intent is counted as in the metrics.
+INTENT_COMMAND = {"compare": "price", "price_on_date": "price", "change": "price", "alert_set": "alert",
+                  "alerts_list": "alerts", "alert_delete": "alert del"}
 # Events with a metrics label of their own; any other is counted as "event:other".
 KNOWN_EVENTS = frozenset({"subscribe", "unsubscribe", "click", "scan", "view"})
 _CJK = re.compile(r"[\u3400-\u9fff]")
@@ -57,6 +70,16 @@ def command(name: str, *, aliases=(), usage_en="", usage_zh="", help_en="", help
     def mark(fn):
         fn.command = Command(name, fn, tuple(aliases), {"en": usage_en or name, "zh": usage_zh or usage_en or name},
                              {"en": help_en, "zh": help_zh}, admin_only)
+        return fn
+
+    return mark
+
+
+def answers(*intents: str):
+    """Mark a handler function `fn(ctx, request)` as the answer to the parser's `intents` (bot.market.parse)."""
+
+    def mark(fn):
+        fn.intents = intents
         return fn
 
     return mark
@@ -201,11 +224,16 @@ class Router:
         self.renderer = renderer or Renderer(units=Units.from_config(config))
         self.commands: list[Command] = []
         self.events: dict[str, EventHandler] = {}
+        self.intents: dict[str, Callable[[Context, Request], Any]] = {}
+        self._parser: Parser | None = None
         for module_name in modules:
             module = importlib.import_module(module_name)
             for fn in vars(module).values():
                 if hasattr(fn, "command"):
                     self.commands.append(fn.command)
+                for intent in getattr(fn, "intents", ()):
+                    if self.intents.setdefault(intent, fn) is not fn:
+                        raise ValueError(f"intent {intent!r} has two handlers")
                 for name in getattr(getattr(fn, "event_handler", None), "events", ()):
                     if name in self.events:
                         raise ValueError(f"event {name!r} has two handlers")
@@ -268,7 +296,8 @@ class Router:
         cut = len(message.text) > limit
         text = normalise(message.text[:limit])
         sub = find_subscriber(session, message)
-        detected = language_of(text, catalog, self._by_name) if text else ""
+        detected = (language_of(text, catalog, self._by_name) or self.parser(catalog).parse(text, now.date()).language
+                    if text else "")
         language = detected or (sub.language if sub else self.config["language"])
         ctx = Context(self.config, session, message, language, now, catalog, self, bot, sub, _looked_up=True)
         watch = None
@@ -294,32 +323,65 @@ class Router:
                      and len(message.text) <= self.config["chat.max_chars"])
         return reply, detected, cacheable
 
+    def parser(self, catalog: Catalog) -> Parser:
+        """The parser of `catalog` (a new catalog, after a market change, gets a new one and an empty memo)."""
+        parser = self._parser
+        if parser is None or parser.catalog is not catalog:
+            parser = self._parser = Parser(catalog)
+        return parser
+
     def dispatch(self, ctx: Context, text: str):
         """The reply data for normalised `text` in `ctx`."""
         if not text:
             ctx.command_name = ctx.command_name or "empty"
             return TemplateReply("empty")
-        found = self.route(text, lambda: ctx.is_admin, ctx.catalog)
-        if found:
+        found = self.match(text, lambda: ctx.is_admin)
+        if (found is None and self.match(text, True)) or text.startswith("_"):
+            # Another's admin command, or an internal name ("_event …"): not understood, and never guessed at.
+            ctx.command_name = ctx.command_name or "unknown"
+            return TemplateReply("unknown", {"suggestion": None})
+        if found and found[0].name not in PARSED_COMMANDS:
             cmd, args = found
-            ctx.command_name = ctx.command_name or cmd.name
-            return cmd.handler(ctx, args)
-        ctx.command_name = ctx.command_name or "unknown"
-        return TemplateReply("unknown", {"suggestion": self.suggest(ctx, text)})
+            named = ctx.command_name
+            ctx.command_name = named or cmd.name
+            try:
+                return cmd.handler(ctx, args)
+            except CommandError as err:
+                # A word the grammar cannot place that names no product ("price of terbium metal", "提醒 镨钕 跌
+                # 3%"): the parser's reading, when it needed no guess; else the command's answer ("Unknown product").
+                if err.reply.name != "unknown_product":
+                    raise
+                parser = self.parser(ctx.catalog)
+                request = parser.parse(text, ctx.today)
+                if (request.guessed or request.corrected or not request.products
+                        or any(parser.names.mentions(err.reply.data["query"]))):
+                    raise
+                ctx.command_name = named
+                return self.answer(ctx, request, text)
+        if not found and ctx.catalog.resolve(text):  # a bare product name, as it always was
+            ctx.command_name = ctx.command_name or "price"
+            return self.get("price").handler(ctx, text)
+        return self.answer(ctx, self.parser(ctx.catalog).parse(text, ctx.today), text)
 
-    def suggest(self, ctx: Context, text: str) -> str | None:
-        """The command line the user most likely meant, e.g. 'price PrNd', or None."""
-        words = text.split(maxsplit=1)
-        head, rest = words[0], (words[1] if len(words) > 1 else "")
+    def answer(self, ctx: Context, request: Request, text: str):
+        """The reply data of the handler of `request.intent` (an admin's words from anyone else: not understood).
+
+        A misspelt word is answered directly only when it asks for a product's price (the reply's first line says
+        how it was read); anything else, such as a change to the subscription, asks first: "Did you mean …?"."""
+        intent = request.intent
+        if intent == "admin" and not ctx.is_admin:
+            intent, request = "unknown", replace(request, intent="unknown")
+        if request.corrected and (intent not in READ_ONLY or not request.products):
+            suggestion = self.suggest(ctx, text, request)
+            if suggestion:
+                ctx.command_name = ctx.command_name or "unknown"
+                return TemplateReply("unknown", {"suggestion": suggestion})
+        ctx.command_name = ctx.command_name or INTENT_COMMAND.get(intent, intent)
+        return self.intents[intent](ctx, request)
+
+    def suggest(self, ctx: Context, text: str, request: Request) -> str | None:
+        """The command line a misspelt command word most likely meant ("subscribe Dy-oxide"), or None."""
+        head = text.split(maxsplit=1)[0]
         names = [n for n in self._names if ctx.is_admin or not self._by_name[n].admin_only]
         close = difflib.get_close_matches(head.lower(), names, n=1, cutoff=0.6)
-        if close:
-            if rest:
-                product = ctx.catalog.resolve(rest) or next(iter(ctx.catalog.suggest(rest)), None)
-                if product:
-                    rest = product.code
-            return f"{close[0]} {rest}".strip()
-        products = ctx.catalog.suggest(text)
-        if products:
-            return f"{'价格' if ctx.language == 'zh' else 'price'} {products[0].code}"
-        return None
+        return " ".join([close[0], *request.products[:1]]) if close else None

@@ -9,7 +9,7 @@ from typing import Callable
 from bot import subscribers as subs
 from bot.messages import TemplateReply
 from bot.models import PendingAction
-from bot.router import Context, command
+from bot.router import Context, answers, command
 
 CONFIRM_MINUTES = 5
 # action name -> what `admin confirm` runs: fn(ctx, payload) -> reply. Filled by the commands that ask.
@@ -128,3 +128,8 @@ def _start(ctx: Context, payload: dict, broadcast: str | None = None):
 
 CONFIRMABLE["push_now"] = lambda ctx, payload: _start(ctx, payload)
 CONFIRMABLE["broadcast"] = lambda ctx, payload: _start(ctx, payload, broadcast=payload["text"])
+
+
+@answers("admin")
+def admin_asked(ctx: Context, request):
+    return admin(ctx, request.args)

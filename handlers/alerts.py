@@ -12,7 +12,7 @@ from bot.market.products import resolve_products
 from bot.market.quotes import latest_price
 from bot.messages import CommandError, TemplateReply
 from bot.models import Alert, Subscriber
-from bot.router import Context, command
+from bot.router import Context, answers, command
 
 _OPERATORS = {">": "above", ">=": "above", "above": "above", "over": "above", "高于": "above", "超过": "above",
               "<": "below", "<=": "below", "below": "below", "under": "below", "低于": "below", "跌破": "below"}
@@ -41,21 +41,23 @@ def _after_product(pattern: re.Pattern, args: str) -> re.Match | None:
     return found if found and args[:found.start()].strip() else None
 
 
-def _add_within_limit(ctx: Context, subscriber_id: int, code: str, kind: str, threshold: Decimal, armed: bool,
-                      limit: int) -> Alert | None:
+def _add_within_limit(ctx: Context, subscriber_id: int, code: str, kind: str, threshold: Decimal,
+                      direction: str | None, armed: bool, limit: int) -> Alert | None:
     """Insert the alert unless the subscriber has `limit` already, in one statement the database checks
     (with the subscriber's row locked on PostgreSQL): concurrent `alert` messages never exceed the cap."""
     ctx.session.execute(select(Subscriber.id).where(Subscriber.id == subscriber_id).with_for_update())
     count = select(sa.func.count()).select_from(Alert).where(Alert.subscriber_id == subscriber_id).scalar_subquery()
     values = select(sa.literal(subscriber_id), sa.literal(code), sa.literal(kind),
-                    sa.literal(threshold, Alert.threshold.type), sa.literal(armed)).where(count < limit)
+                    sa.literal(threshold, Alert.threshold.type), sa.literal(direction, Alert.direction.type),
+                    sa.literal(armed)).where(count < limit)
     added = ctx.session.execute(sa.insert(Alert).from_select(
-        ["subscriber_id", "product_code", "kind", "threshold", "armed"], values))
+        ["subscriber_id", "product_code", "kind", "threshold", "direction", "armed"], values))
     if not added.rowcount:
         return None
     return ctx.session.scalars(select(Alert).where(
         Alert.subscriber_id == subscriber_id, Alert.product_code == code, Alert.kind == kind,
-        Alert.threshold == threshold).order_by(Alert.id.desc())).first()
+        Alert.threshold == threshold, Alert.direction.is_(None) if direction is None else Alert.direction == direction,
+    ).order_by(Alert.id.desc())).first()
 
 
 def _own_alerts(ctx: Context) -> list[Alert]:
@@ -99,13 +101,34 @@ def alert(ctx: Context, args: str):
     products = resolve_products(ctx.catalog, product_text.strip(), ctx.usage_word("alert"))
     if len(products) != 1:
         raise CommandError("alert_usage", problem="one_product")
-    product = products[0]
+    return set_alert(ctx, products[0], kind, threshold)
+
+
+@answers("alert_set")
+def alert_asked(ctx: Context, request):
+    """氧化铽涨到720万通知我, 镝铁低于150万提醒我, alert me if PrNd goes above 460k; without a product, a line or
+    with several products: how to write one."""
+    if request.threshold is None or not request.products:
+        raise CommandError("alert_usage")
+    if len(request.products) != 1:
+        raise CommandError("alert_usage", problem="one_product")
+    if request.kind == "move" and not 0 < request.threshold <= MAX_MOVE_PCT:
+        raise CommandError("alert_usage", problem="move")
+    if request.threshold <= 0 or request.threshold >= Decimal("1e13"):
+        raise CommandError("alert_usage", problem="amount")
+    return set_alert(ctx, ctx.catalog.by_code[request.products[0]], request.kind, request.threshold,
+                     request.understood, request.direction if request.kind == "move" else None)
+
+
+def set_alert(ctx: Context, product, kind: str, threshold: Decimal, understood: str = "", direction: str | None = None):
+    """Add the alert (`kind` above, below or move; a move `direction` up, down or None: either way) unless the
+    sender has the same one or their limit."""
     threshold = threshold.quantize(Decimal("0.01"))
     existing = _own_alerts(ctx)
     for number, old in enumerate(existing, 1):
-        if (old.product_code, old.kind, old.threshold) == (product.code, kind, threshold):
+        if (old.product_code, old.kind, old.threshold, old.direction) == (product.code, kind, threshold, direction):
             return TemplateReply("alert_set", {"alert": old, "number": number, "product": product, "view": None,
-                                               "past": False, "again": True})
+                                               "past": False, "again": True, "understood": understood})
     limit = ctx.config["alerts.max_per_user"]
     if len(existing) >= limit:
         raise CommandError("alert_limit", limit=limit)
@@ -114,14 +137,14 @@ def alert(ctx: Context, args: str):
     past = kind != "move" and view is not None and crossed(kind, threshold, view.mid, None)
     sub = ctx.subscriber()
     ctx.session.flush()
-    row = _add_within_limit(ctx, sub.id, product.code, kind, threshold, not past, limit)
+    row = _add_within_limit(ctx, sub.id, product.code, kind, threshold, direction, not past, limit)
     if row is None:  # concurrent messages of this subscriber took the last places
         raise CommandError("alert_limit", limit=limit)
     number = ctx.session.scalar(select(sa.func.count()).where(Alert.subscriber_id == sub.id, Alert.id <= row.id))
     return TemplateReply("alert_set", {"alert": row, "number": number, "product": product, "view": view,
                                        "past": past, "again": False,
                                        "hysteresis": ctx.config["alerts.hysteresis_pct"],
-                                       "delivered": ctx.message.channel in DELIVERED_ON})
+                                       "delivered": ctx.message.channel in DELIVERED_ON, "understood": understood})
 
 
 @command("alerts", aliases=("我的提醒", "提醒列表"), usage_en="alerts", usage_zh="我的提醒",
@@ -148,3 +171,13 @@ def delete(ctx: Context, args: str):
                     deleted_product=ctx.catalog.by_code.get(gone.product_code))
 
 
+
+
+@answers("alerts_list")
+def alerts_asked(ctx: Context, request):
+    return _listing(ctx)
+
+
+@answers("alert_delete")
+def delete_asked(ctx: Context, request):
+    return delete(ctx, "" if request.count is None else str(request.count))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from bot.market.products import resolve_products
 from bot.messages import TemplateReply
-from bot.router import Context, command
+from bot.router import Context, answers, command
 
 
 @command("subscribe", aliases=("订阅", "sub", "follow", "关注"),
@@ -12,10 +12,23 @@ from bot.router import Context, command
          help_zh="订阅每日行情，并关注产品，如：订阅 镨钕 镝")
 def subscribe(ctx: Context, args: str):
     """Turn the daily summary on and add the named products to the followed ones."""
-    added = resolve_products(ctx.catalog, args, ctx.usage_word("subscribe")) if args else []
+    return _subscribe(ctx, resolve_products(ctx.catalog, args, ctx.usage_word("subscribe")) if args else [])
+
+
+@answers("subscribe")
+def subscribe_asked(ctx: Context, request):
+    """我想订阅镨钕, subscribe me to Dy."""
+    return _subscribe(ctx, _named(ctx, request), request.understood)
+
+
+def _named(ctx: Context, request):
+    return [ctx.catalog.by_code[c] for c in request.products if c in ctx.catalog.by_code]
+
+
+def _subscribe(ctx: Context, added, understood: str = ""):
     was_on = start_daily_summary(ctx, added)
     return TemplateReply("subscribed", {"was_on": was_on, "added": added, "products": ctx.followed_products(),
-                                        "own": bool(ctx.subscriber().products)})
+                                        "own": bool(ctx.subscriber().products), "understood": understood})
 
 
 def start_daily_summary(ctx: Context, products) -> bool:
@@ -37,9 +50,18 @@ def start_daily_summary(ctx: Context, products) -> bool:
          help_zh="退订每日行情；带产品：取消关注这些产品")
 def unsubscribe(ctx: Context, args: str):
     """Stop the daily summary, or with products stop following just those."""
+    return _unsubscribe(ctx, resolve_products(ctx.catalog, args, ctx.usage_word("unsubscribe")) if args else [])
+
+
+@answers("unsubscribe")
+def unsubscribe_asked(ctx: Context, request):
+    """不要再推送了, stop following Dy."""
+    return _unsubscribe(ctx, _named(ctx, request))
+
+
+def _unsubscribe(ctx: Context, named):
     sub = ctx.subscriber()
-    if args:
-        named = resolve_products(ctx.catalog, args, ctx.usage_word("unsubscribe"))
+    if named:
         # Someone on the default set who drops one product keeps the rest of the set as their own.
         current = [p.code for p in ctx.followed_products()]
         removed = [p for p in named if p.code in current]
@@ -61,3 +83,8 @@ def my(ctx: Context, args: str):
     sub = ctx.subscriber(create=False)
     return TemplateReply("my", {"daily": bool(sub and sub.daily_summary), "status": sub.status if sub else "active",
                                 "own": bool(sub and sub.products), "products": ctx.followed_products()})
+
+
+@answers("my")
+def my_asked(ctx: Context, request):
+    return my(ctx, "")

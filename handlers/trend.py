@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from bot.charts import chart_data, summary
 from bot.market.products import resolve_products
 from bot.messages import ChartReply, CommandError, TemplateReply
-from bot.router import Context, command
+from bot.router import Context, answers, command
 
 # Searched for at the end of the text: linear in its length (a leading `.*?` was quadratic on long digit runs).
 # It starts only where a run of digits starts, so each digit is looked at a bounded number of times.
@@ -44,7 +45,24 @@ def chart_reply(ctx: Context, product_text: str, days: int):
     products = resolve_products(ctx.catalog, product_text, ctx.usage_word("trend"))
     if len(products) != 1:
         raise CommandError("trend_usage")
-    data = chart_data(ctx.session, products[0], days, ctx.today, ctx.language, ctx.router.renderer.units)
+    return chart(ctx, products[0], days)
+
+
+def chart(ctx: Context, product, days: int, understood: str = ""):
+    """The chart of `product` over `days` days; its title gives the dates the data covers when it starts later."""
+    if not MIN_DAYS <= days <= MAX_DAYS:
+        raise CommandError("trend_usage", days=days, min=MIN_DAYS, max=MAX_DAYS)
+    data = chart_data(ctx.session, product, days, ctx.today, ctx.language, ctx.router.renderer.units)
     if data is None:
-        raise CommandError("no_quote", product=products[0])
-    return ChartReply(data, TemplateReply("trend", {"data": data, **summary(data)}))
+        raise CommandError("no_quote", product=product)
+    # Quotes are on trading days: the data covers the period asked when it starts within a week of its start.
+    shorter = data.first - (data.last - timedelta(days=days)) > timedelta(days=7)
+    return ChartReply(data, TemplateReply("trend", {"data": data, "shorter": shorter, "understood": understood,
+                                                    **summary(data)}))
+
+
+@answers("trend")
+def trend_asked(ctx: Context, request):
+    """镨钕走势, 镨钕近三个月走势, Dy chart 30 days."""
+    product = ctx.catalog.by_code[request.products[0]]
+    return chart(ctx, product, request.days or ctx.config["charts.default_days"], request.understood)

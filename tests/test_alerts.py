@@ -188,6 +188,15 @@ def test_daily_move_alert_and_a_busy_api_is_retried_by_the_next_fetch(pusher, em
     assert deliver_pending(pusher.db, pusher.config) == 0  # sent once, never again
 
 
+def test_a_move_alert_in_words_keeps_its_direction(pusher, emulator, site):
+    assert "日跌幅 ≥ 3%" in ask(pusher, "提醒 镨钕 跌 3%")
+    fetch(pusher, site, "2025-06-12", 465000)  # +3.6%: the wrong way, nothing
+    assert texts(emulator) == []
+    fetch(pusher, site, "2025-06-13", 448000)  # -3.7%: fires
+    [message] = texts(emulator)
+    assert message.startswith("价格提醒：氧化镨钕（PrNd-oxide）日跌幅 ≥ 3%") and "日涨跌 -3.66%" in message
+
+
 def test_manual_entry_and_an_approved_quote_fire_alerts_too(pusher, emulator):
     from bot.ingest.store import approve_quote
     from bot.market import manual

@@ -72,6 +72,7 @@ class Request:
     understood: str = ""  # "按 氧化镨钕 价格回答" when guessed
     suggestions: tuple[str, ...] = ()  # product codes: the closest quoted ones, or what a typo may have meant
     term: str = ""  # the out-of-scope thing named
+    corrected: bool = False  # a word was read as another (pirce → price, terbuim → terbium, 镨女 → 镨钕)
 
 
 @dataclass
@@ -273,7 +274,7 @@ def parse(raw: str, parser: Parser, today: date) -> Request:
         guessed = False
     return Request(intent, language, tuple(products), date=day, since=since,
                    days=(today - since).days if since else None, kind=kind, direction=direction,
-                   threshold=threshold, guessed=guessed,
+                   threshold=threshold, guessed=guessed, corrected=work != text,
                    understood=_understood(intent, products, parser, language) if guessed else "")
 
 
@@ -296,10 +297,14 @@ class _Reading:
 
     def take(self, pattern: re.Pattern):
         """The matches of `pattern` on characters not yet taken, each taken as it is handed out."""
-        for m in pattern.finditer(self.text):
+        at = 0
+        while (m := pattern.search(self.text, at)) is not None:
             if self.free(m.start(), m.end()):
                 self.take_span(m.start(), m.end())
                 yield m
+                at = max(m.end(), m.start() + 1)
+            else:  # overlaps a taken part ("much is" after "how much"): look again from the next character
+                at = m.start() + 1
 
     def rest(self) -> str:
         """The words nobody took."""
@@ -392,9 +397,9 @@ def _intent(said: set[str], head: str, products, line, day, since, term, leftove
     for intent in ("help", "summary"):
         if intent in said:
             return intent
-    if "price" in said and head:
+    if "price" in said and (head or not leftover):
         return "price"  # `price` alone: the followed products
-    for intent in ("greeting", "thanks", "price"):
+    for intent in ("greeting", "thanks"):
         if intent in said:
             return intent
     return "unknown"
@@ -565,7 +570,7 @@ def _glossary(keyword: str, lex: _Lexicon) -> tuple[str, ...]:
 
 def _suggest(text: str, parser: Parser) -> tuple[str, ...]:
     """Products a word that names none may have meant: only when all close names are of one element."""
-    words = [w for w in re.findall(r"[a-z]{3,}", text.lower())]
+    words = [w for w in re.findall(r"[a-z]+(?:-[a-z]+)*", text.lower()) if len(w) >= 3]  # a pair whole, as _fix_typos
     for word in words:
         best = process.extract(word, list(parser._aliases), scorer=fuzz.ratio, limit=5, score_cutoff=60)
         if best and len({element(parser._aliases[a]) for a, s, _i in best if s >= best[0][1] - 8}) == 1:
