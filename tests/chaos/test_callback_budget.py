@@ -74,7 +74,7 @@ def test_redis_down_answers_from_the_database(db_url, tmp_path):
         again, _ = ask(base, "price PrNd")
     assert health.status_code == 200 and health.json() == {"status": "degraded", "database": "ok",
                                                             "redis": "unreachable"}
-    assert "449,000" in reply_fields(price.text)["Content"] and price_took < BUDGET
+    assert "44.9 万元/吨" in reply_fields(price.text)["Content"] and price_took < BUDGET
     assert APOLOGY not in reply_fields(subscribe.text)["Content"]
     assert "449,000" in reply_fields(again.text)["Content"]
     assert "using the database" in log_path.read_text(errors="replace")
@@ -117,7 +117,7 @@ def test_a_locked_market_version_row_answers_success_then_through_the_api(pg_url
         finally:
             holder.join(15)
         inbox = wait_for(lambda: emulator.inbox(USER), 20, "the answer through the customer-service API")
-    assert inbox[0]["msgtype"] == "text" and "449,000" in inbox[0]["text"]["content"]
+    assert inbox[0]["msgtype"] == "text" and "44.9 万元/吨" in inbox[0]["text"]["content"]
     assert "did not answer within 3.0 s" in log_path.read_text(errors="replace")
 
 
