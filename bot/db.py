@@ -41,6 +41,9 @@ class Database:
         # bot.redis_store.Shared when `redis_url` is set (set by Bot): tokens, de-duplication and rate
         # counters then live in Redis, shared by every process; None: the database does those jobs.
         self.redis = None
+        # Work that may outlive a request (late answers, answer threads) stops here before the pool closes:
+        # run after dispose() it would open a connection in a fresh pool that nobody closes.
+        self._stoppers: list = []
         self.engine = _make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         dialect = self.engine.dialect
@@ -138,7 +141,13 @@ class Database:
         if self.revision() != SCHEMA_REVISION:
             self.upgrade()
 
+    def on_dispose(self, stop) -> None:
+        """Call `stop()` first when this database is disposed."""
+        self._stoppers.append(stop)
+
     def dispose(self) -> None:
+        while self._stoppers:
+            self._stoppers.pop()()
         self.engine.dispose()
         if self.redis is not None:
             self.redis.close()

@@ -78,6 +78,8 @@ class Inbound:
         # Answers that may outlive the request (late answers): a bounded pool, not a thread per message.
         self._answers = ThreadPoolExecutor(ANSWER_THREADS, thread_name_prefix=f"{channel.name}-answer") \
             if channel.api else None
+        if self._answers is not None:
+            bot.db.on_dispose(lambda: self._answers.shutdown(wait=True, cancel_futures=True))
         self._slots = threading.BoundedSemaphore(ANSWER_THREADS + ANSWER_QUEUE)
         self._waiting, self._waiting_lock = 0, threading.Lock()
         self._max_waiters = max(1, config["server.threads"] - 1)

@@ -33,6 +33,8 @@ class LateAnswers:
         self._senders: dict[str, tuple[Any, str, str]] = {}
         self._timer_lock = threading.Lock()
         self._timer: threading.Timer | None = None
+        self._stopped = False
+        bot.db.on_dispose(self.stop)
 
     def register(self, channel: str, api, send_text: str, send_image: str) -> None:
         self._senders[channel] = (api, send_text, send_image)
@@ -112,10 +114,17 @@ class LateAnswers:
         except Exception:  # noqa: BLE001 - the row stays claimed: the job tries it again after the lease
             log.exception("could not record a late answer's state")
 
+    def stop(self) -> None:
+        """No more retries in this process (the scheduled job sends what is left)."""
+        with self._timer_lock:
+            self._stopped = True
+            if self._timer is not None:
+                self._timer.cancel()
+
     def _wake_in(self, seconds: float) -> None:
         """A retry in this process when it is due (the scheduled job covers a restart)."""
         with self._timer_lock:
-            if self._timer is not None and self._timer.is_alive():
+            if self._stopped or (self._timer is not None and self._timer.is_alive()):
                 return  # the pending wake-up sends whatever is due by then, and sets the next one
             self._timer = threading.Timer(seconds, self._wake)
             self._timer.daemon = True
