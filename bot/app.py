@@ -12,7 +12,6 @@ from http import HTTPStatus
 from flask import Flask, Response, jsonify
 
 from bot import charts
-from bot.channels.api import WeChatClient, WeComClient
 from bot.channels.crypto import MessageCrypto
 from bot.channels.inbound import TEXT, Answer, Channel, Inbound
 from bot.channels.request import Rejected, Request
@@ -35,16 +34,12 @@ def create_app(config: Config | dict[str, Any] | str | None = None,
     app.config["MAX_CONTENT_LENGTH"] = config["server.max_body_bytes"]
     bot = Bot(config, clock)
     app.extensions["rebot"] = bot
-    wechat_crypto = wecom_crypto = wechat_api = wecom_api = None
+    wechat_crypto = wecom_crypto = None
     if config["wechat.encoding_aes_key"]:
         wechat_crypto = MessageCrypto(config["wechat.token"], config["wechat.encoding_aes_key"], config["wechat.app_id"])
     if config["wecom.encoding_aes_key"]:
         wecom_crypto = MessageCrypto(config["wecom.token"], config["wecom.encoding_aes_key"], config["wecom.corp_id"])
-    if config["wechat.app_id"] and config["wechat.app_secret"]:
-        wechat_api = WeChatClient(config, bot.db)
-    if config["wecom.corp_id"] and config["wecom.secret"]:
-        wecom_api = WeComClient(config, bot.db)
-    if wechat_api or wecom_api:
+    if bot.apis:
         # Charts go out as images on these channels: load matplotlib now, not in the first chart's reply.
         threading.Thread(target=charts.warm_up, name="charts-warm-up", daemon=True).start()
 
@@ -55,10 +50,10 @@ def create_app(config: Config | dict[str, Any] | str | None = None,
     app.register_blueprint(pages)
     wechat = Channel("wechat", config["wechat.token"], wechat_crypto,
                      plaintext=wechat_crypto is None or config["wechat.accept_plaintext"], encrypted_only=False,
-                     nothing="success", api=wechat_api, send_text="send_custom_text", send_image="send_custom_image",
+                     nothing="success", api=bot.apis.get("wechat"),
                      setup_hint="wechat.encoding_aes_key is not set")
     wecom = Channel("wecom", config["wecom.token"], wecom_crypto, plaintext=False, encrypted_only=True, nothing="",
-                    api=wecom_api, send_text="send_text", send_image="send_image",
+                    api=bot.apis.get("wecom"),
                     setup_hint="wecom.encoding_aes_key (with wecom.token and wecom.corp_id) is not set")
     # The chat callbacks, GET/POST /wechat and /wecom, are mounted in front of Flask: its request machinery
     # cost more than a quarter of a callback's CPU (README, "Benchmarks"). Every other route is Flask's.

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import replace
+from functools import cached_property
 from datetime import datetime
 from typing import Callable
 
@@ -48,6 +49,28 @@ class Bot:
         self._catalog_lock = threading.Lock()
         self.metrics = Metrics(lambda: quote_ages(self.db, self.clock))
         self.metrics.watch_stalled_runs(lambda: len(stalled_runs(self.db, config)))
+
+    @cached_property
+    def apis(self) -> dict:
+        """The API client of each channel whose account is configured ("wechat", "wecom"), made once."""
+        from bot.channels.api import WeChatClient, WeComClient
+
+        config, made = self.config, {}
+        if config["wechat.app_id"] and config["wechat.app_secret"]:
+            made["wechat"] = WeChatClient(config, self.db)
+        if config["wecom.corp_id"] and config["wecom.secret"]:
+            made["wecom"] = WeComClient(config, self.db)
+        return made
+
+    @cached_property
+    def late_answers(self):
+        """This process's late answers (bot.channels.late), through `apis`."""
+        from bot.channels.late import LateAnswers
+
+        late = LateAnswers(self)
+        for channel, api in self.apis.items():
+            late.register(channel, api)
+        return late
 
     def market_version(self, session=None) -> int:
         """The count of changes to products, quotes and news so far (moved by database triggers)."""

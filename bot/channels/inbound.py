@@ -20,7 +20,6 @@ from typing import Any, Callable, TypeVar
 from bot.channels.crypto import CryptoError, MessageCrypto, signature_matches
 from bot.channels.request import Rejected, Request
 from bot.channels.wechat_xml import XMLError, parse, render_envelope, render_reply
-from bot.channels.late import LateAnswers
 from bot.charts import attach_image
 from bot.dedup import Replayed, Seal, message_key, wait_for_reply
 from bot.messages import Message, Reply
@@ -60,15 +59,13 @@ class Channel:
     encrypted_only: bool  # WeCom: even the URL check is encrypted
     nothing: str  # the body of "no passive reply": `success` (WeChat), empty (WeCom)
     api: Any = None  # the API client for late answers, None when not configured
-    send_text: str = ""  # its method names: (user, text), (user, media_id)
-    send_image: str = ""
     setup_hint: str = ""  # what to configure when an encrypted callback cannot be read
 
 
 class Inbound:
     """One channel's callback: `verify` (GET, the URL check) and `receive` (POST, a message or event)."""
 
-    def __init__(self, bot, channel: Channel, late: LateAnswers | None = None):
+    def __init__(self, bot, channel: Channel):
         self.bot, self.channel = bot, channel
         config = bot.config
         self.max_skew = config["wechat.max_clock_skew"]
@@ -83,9 +80,7 @@ class Inbound:
         self._slots = threading.BoundedSemaphore(ANSWER_THREADS + ANSWER_QUEUE)
         self._waiting, self._waiting_lock = 0, threading.Lock()
         self._max_waiters = max(1, config["server.threads"] - 1)
-        self.late = late or LateAnswers(bot)
-        if channel.api is not None:
-            self.late.register(channel.name, channel.api, channel.send_text, channel.send_image)
+        self.late = bot.late_answers
 
     def verify(self, request: Request) -> Answer:
         """The URL check: `echostr` back (WeCom: decrypted) when the signature is ours."""

@@ -23,10 +23,12 @@ WINDOW = timedelta(hours=48)  # WeChat takes customer-service messages this long
 BACKOFF_SECONDS = (2, 10, 60, 300, 1800, 3600)  # after the 1st, 2nd… failure; the last repeats
 LEASE = timedelta(minutes=5)  # a claimed row is not claimed again before this (its sender may be mid-call)
 GIVE_UP_AT_ONCE = {"recipient", "permanent"}  # ApiError kinds a retry cannot mend (unfollowed, bad account)
+# Each channel's API methods for a text and an image: (user, text), (user, media_id).
+SENDS = {"wechat": ("send_custom_text", "send_custom_image"), "wecom": ("send_text", "send_image")}
 
 
 class LateAnswers:
-    """The late answers of one process: `register` each channel's API, then `send`."""
+    """The late answers of one process (`Bot.late_answers`): `register` each channel's API, then `send`."""
 
     def __init__(self, bot):
         self.bot = bot
@@ -36,8 +38,8 @@ class LateAnswers:
         self._stopped = False
         bot.db.on_dispose(self.stop)
 
-    def register(self, channel: str, api, send_text: str, send_image: str) -> None:
-        self._senders[channel] = (api, send_text, send_image)
+    def register(self, channel: str, api) -> None:
+        self._senders[channel] = (api, *SENDS[channel])
 
     def send(self, channel: str, user: str, reply: Reply, received_at: datetime | None = None) -> None:
         """Keep the answer, then send it (retried later when the call fails)."""
@@ -141,18 +143,7 @@ class LateAnswers:
 
 def send_due_answers(bot) -> int:
     """The scheduled job `answers.late`: send the late answers due for a retry, with this process's API clients."""
-    from bot.channels.api import WeChatClient, WeComClient
-
-    config, late = bot.config, LateAnswers(bot)
-    with bot.db.session() as session:
-        if session.scalars(select(LateAnswer.id).where(LateAnswer.status == "queued",
-                                                       LateAnswer.next_at <= utcnow()).limit(1)).first() is None:
-            return 0
-    if config["wechat.app_id"] and config["wechat.app_secret"]:
-        late.register("wechat", WeChatClient(config, bot.db), "send_custom_text", "send_custom_image")
-    if config["wecom.corp_id"] and config["wecom.secret"]:
-        late.register("wecom", WeComClient(config, bot.db), "send_text", "send_image")
-    sent = late.send_due()
+    sent = bot.late_answers.send_due()
     if sent:
         log.info("late answers: %d sent", sent)
     return sent

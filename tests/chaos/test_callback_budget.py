@@ -159,7 +159,7 @@ def late_bot(db_url: str, emulator):
     bot = Bot(build_config({"database_url": db_url, "wechat": {"app_id": APP_ID, "app_secret": APP_SECRET,
                                                                "api_base_url": emulator.url}}, environ={}))
     late = LateAnswers(bot)
-    late.register("wechat", WeChatClient(bot.config, bot.db), "send_custom_text", "send_custom_image")
+    late.register("wechat", WeChatClient(bot.config, bot.db))
     return bot, late
 
 
