@@ -75,14 +75,6 @@ class Database:
             return True
         return type(orig).__name__ == "OperationalError" and "locked" in str(orig)  # SQLite: database is locked
 
-    def writing_raw(self):
-        """A pooled DB-API connection for a write; the pool rolls back what is not committed."""
-        return self.raw()
-
-    def writing(self):
-        """A write transaction on a pooled connection (`engine.begin()`)."""
-        return self.engine.begin()
-
     @contextmanager
     def raw(self) -> Iterator[Any]:
         """A pooled DB-API connection, for a few plain statements where the ORM costs too much (the push

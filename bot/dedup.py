@@ -71,9 +71,6 @@ class Store(Protocol):
     def reply(self, key: str) -> str | None:
         """The stored reply, or None while the first attempt runs (or when the key is unknown)."""
 
-    def prune(self, messages_before: datetime, signatures_before: datetime) -> int:
-        """Forget older records; how many."""
-
 
 def wait_for_reply(store: Store, key: str, wait_seconds: float) -> str | None:
     """The reply of the first attempt, polled for up to `wait_seconds`; None if it is not ready by then."""
@@ -111,7 +108,7 @@ class SqlStore:
 
     def begin(self, key: str, seal: Seal) -> bool:
         now = utcnow()
-        with self.db.writing() as conn:
+        with self.db.engine.begin() as conn:
             self._check(conn, seal, now)
             return conn.execute(_CLAIM, {"key": key, "now": now}).rowcount == 1
 
@@ -119,7 +116,7 @@ class SqlStore:
         # Plain DB-API on a pooled connection: this runs for most messages, and SQLAlchemy's Core cost about
         # as much as the statements themselves (in-process profile of the webhook, README "Benchmarks").
         db, now = self.db, self.db.timestamp(utcnow())
-        with db.writing_raw() as conn:
+        with db.raw() as conn:
             cursor = conn.cursor()
             cursor.execute(db.sql(_SEAL_RAW), (seal.signature, seal.body_sha256, now))
             if cursor.rowcount != 1:
@@ -143,11 +140,11 @@ class SqlStore:
             raise Replayed
 
     def finish(self, key: str, reply: str) -> None:
-        with self.db.writing() as conn:
+        with self.db.engine.begin() as conn:
             conn.execute(_FINISH, {"k": key, "reply": reply})
 
     def give_up(self, key: str) -> None:
-        with self.db.writing() as conn:
+        with self.db.engine.begin() as conn:
             conn.execute(_GIVE_UP, {"k": key})
 
     def reply(self, key: str) -> str | None:
@@ -156,7 +153,7 @@ class SqlStore:
         return row.reply if row is not None and row.state == "done" else None
 
     def prune(self, messages_before: datetime, signatures_before: datetime) -> int:
-        with self.db.writing() as conn:
+        with self.db.engine.begin() as conn:
             removed = conn.execute(delete(_messages).where(_messages.c.created_at < messages_before)).rowcount
             removed += conn.execute(delete(_signatures).where(_signatures.c.created_at < signatures_before)).rowcount
         return removed or 0
@@ -188,9 +185,6 @@ class RedisFirst:
     def reply(self, key: str) -> str | None:
         return self._either("reply", key)
 
-    def prune(self, messages_before: datetime, signatures_before: datetime) -> int:
-        return self.sql.prune(messages_before, signatures_before)
-
     def state(self, key: str) -> str | None:
         """'running', 'done' or None in Redis: for tests and the operator."""
         return self.redis.state(key)
@@ -213,7 +207,7 @@ def prune(bot) -> int:
     now = utcnow()
     before = now - timedelta(hours=bot.config["dedup.retention_hours"])
     removed = SqlStore(bot.db).prune(before, now - timedelta(seconds=2 * bot.config["wechat.max_clock_skew"]))
-    with bot.db.writing() as conn:  # late answers settled (sent or given up) are kept as long
+    with bot.db.engine.begin() as conn:  # late answers settled (sent or given up) are kept as long
         removed += conn.execute(delete(_late).where(_late.c.status != "queued", _late.c.created_at < before)).rowcount
     log.info("dedup: pruned %d old message records and signatures", removed)
     return removed

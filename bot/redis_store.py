@@ -77,10 +77,6 @@ class Shared:
             self.away_until = 0.0
         return result
 
-    @property
-    def away(self) -> bool:
-        return time.monotonic() < self.away_until
-
     def key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
 
@@ -123,9 +119,7 @@ class Shared:
 
 class SharedRate:
     """At most `rate` calls a second for `name`, counted in Redis over every process (fixed windows).
-    While Redis does not answer, this process keeps to `rate` alone (asking Redis again every few seconds)."""
-
-    RETRY_SECONDS = AWAY_SECONDS
+    While Redis does not answer, this process keeps to `rate` alone (Shared.try_first asks again later)."""
 
     def __init__(self, shared: Shared, name: str, rate: float):
         from bot.push.senders import RateLimiter
@@ -134,23 +128,9 @@ class SharedRate:
         self.window = max(1.0, 1.0 / rate)
         self.limit = max(1, int(rate * self.window))
         self.local = RateLimiter(rate)
-        self.away_until = 0.0
 
     def wait(self) -> None:
-        if time.monotonic() < self.away_until:
-            return self.local.wait()
-        try:
-            self._wait_shared()
-        except redis.RedisError as exc:
-            if not self.away_until:
-                log.warning("rate %s: Redis is unreachable (%s); counting in this process", self.name,
-                            type(exc).__name__)
-            self.away_until = time.monotonic() + self.RETRY_SECONDS
-            self.local.wait()
-        else:
-            if self.away_until:
-                log.warning("rate %s: Redis answers again; counting there", self.name)
-                self.away_until = 0.0
+        self.shared.try_first(f"rate {self.name}", self._wait_shared, self.local.wait)
 
     def _wait_shared(self) -> None:
         while True:
@@ -207,6 +187,3 @@ class RedisStore:
         """'running', 'done' or None: for tests and the operator."""
         value = self.shared.client.get(self.shared.key("msg", key))
         return None if value is None else "done" if value.startswith(DONE) else value
-
-    def prune(self, messages_before, signatures_before) -> int:
-        return 0  # every key expires by itself

@@ -274,15 +274,6 @@ class Router:
             return cmd, rest.strip(_EDGE_PUNCT)
         return None
 
-    def route(self, text: str, admin: bool | Callable[[], bool], catalog: Catalog) -> tuple[Command, str] | None:
-        """The command normalised `text` runs and its argument; a bare product name is `price`."""
-        found = self.match(text, admin)
-        if found:
-            return found
-        if text and catalog.resolve(text):
-            return self.get("price"), text
-        return None
-
     def handle(self, bot: "Bot", session: Session, message: Message, now: datetime, catalog: Catalog,
                max_bytes: int = 2048) -> tuple[Reply, str, bool]:
         """Run the command a message asks for: its rendered reply, the language its words told ('' if none)

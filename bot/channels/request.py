@@ -6,6 +6,7 @@ import logging
 import os
 import threading
 import time
+from contextlib import nullcontext
 from urllib.parse import unquote_plus
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class _Deadlines:
         self._lock = threading.Lock()
 
     def watch(self, sock, seconds: float):
-        return _Watched(self, sock, seconds) if sock is not None else _NOTHING
+        return _Watched(self, sock, seconds) if sock is not None else nullcontext()
 
     def _add(self, key: int, deadline: float, sock) -> None:
         self._reading[key] = (deadline, sock)
@@ -104,15 +105,6 @@ class _Watched:
         self.deadlines._reading.pop(id(self), None)
 
 
-class _Nothing:
-    def __enter__(self) -> None:
-        pass
-
-    def __exit__(self, *_exc) -> None:
-        pass
-
-
-_NOTHING = _Nothing()
 _deadlines = _Deadlines()
 
 
@@ -123,7 +115,9 @@ def query_args(query: str) -> dict[str, str]:
         if not part:
             continue
         name, _, value = part.partition("=")
-        args.setdefault(_unquote(name), _unquote(value))
+        if "%" in part or "+" in part or not part.isascii():  # WeChat's own queries need no unquoting
+            name, value = _unquote(name), _unquote(value)
+        args.setdefault(name, value)
     return args
 
 
