@@ -189,7 +189,7 @@ class Inbound:
         bot, store = self.bot, self.bot.dedup
         cached = self._patient(lambda: bot.cached_reply(message, TEXT_REPLY_BYTES))
         if cached is not None and cached.chart is None:
-            # Made without effects: claimed and stored in one step (a commit less per message, +N % req/s).
+            # Made without effects: claimed and stored in one step (one commit per message instead of two).
             xml = self._xml(cached, message, fields)
             first, stored = self._patient(lambda: store.record(key, seal, xml))
             if first:
@@ -203,7 +203,8 @@ class Inbound:
             handoff.give((wait_for_reply(store, key, self.wait) or "", "-", "retry"))
             return
         try:
-            reply = self._patient(lambda: bot.answer(message, TEXT_REPLY_BYTES))
+            # A cached chart still needs its image uploaded: the cached reply is used, not worked out again.
+            reply = cached if cached is not None else self._patient(lambda: bot.answer(message, TEXT_REPLY_BYTES))
             reply = attach_image(bot.db, self.channel.api, reply)
         except BaseException:
             store.give_up(key)
