@@ -309,11 +309,6 @@ class Config:
     def admin_ids(self, channel: str) -> list[str]:
         return sorted(user for on, user in self._admins if on == channel)
 
-    def warnings(self) -> list[str]:
-        """Settings that work but should be written otherwise (shown by `rebot check-config`)."""
-        return [f"admins[{i}]: {admin!r} names no channel: read as wechat:{admin} (the Official Account); "
-                f"write wechat:{admin} or wecom:{admin}" for i, admin in enumerate(self["admins"]) if ":" not in admin]
-
     def __getitem__(self, key: str) -> Any:
         return self._values[key]
 
@@ -462,10 +457,11 @@ def push_problems(config: Config) -> list[str]:
 
 
 def config_warnings(config: Config, today: date) -> list[str]:
-    """Things that work but probably not as meant."""
+    """Things that work but probably not as meant (shown by `rebot check-config`)."""
     from bot.market.calendar import coverage_warning
 
-    warnings = []
+    warnings = [f"admins[{i}]: {admin!r} names no channel: read as wechat:{admin} (the Official Account); "
+                f"write wechat:{admin} or wecom:{admin}" for i, admin in enumerate(config["admins"]) if ":" not in admin]
     extra = [as_date(d) for d in config["calendar.extra_holidays"] + config["calendar.extra_workdays"]]
     warning = coverage_warning(today, extra)
     if warning:

@@ -147,7 +147,7 @@ def check_config(env: Env, show: bool):
     from datetime import datetime
 
     problems = push_problems(config)
-    for warning in config.warnings() + config_warnings(config, datetime.now(config.zone).date()):
+    for warning in config_warnings(config, datetime.now(config.zone).date()):
         click.echo(f"warning: {warning}", err=True)
     if problems:
         click.echo("invalid configuration for `rebot push daily`:\n" + "\n".join(f"  - {p}" for p in problems),

@@ -83,6 +83,35 @@ class _Result:
     tries: int
 
 
+@dataclass(frozen=True)
+class Skip:
+    """Whether the daily push of a day goes out: `why` is "" or the short rule that skips it (the console
+    translates it), `reason` the same with its particulars (the run's recorded reason)."""
+
+    newest: date | None  # the newest quote date up to that day
+    why: str = ""
+    reason: str = ""
+
+
+def skip_rule(session: Session, day: date) -> Skip:
+    """The one rule for skipping the daily push of `day`: no quotes; a day that is not a trading day, unless a
+    quote of that very day is newer than the last push; no quote newer than the last push."""
+    newest = latest_date(session, day)
+    previous = session.scalars(
+        select(PushRun).where(PushRun.kind == "daily", PushRun.run_date < day, PushRun.status != "skipped",
+                              PushRun.data_date.is_not(None)).order_by(PushRun.run_date.desc()).limit(1)).first()
+    if newest is None:
+        return Skip(newest, "no quotes at all", "no quotes at all")
+    if not calendar.current().is_trading_day(day) and (previous is None or newest <= previous.data_date
+                                                         or newest < day):
+        return Skip(newest, "not a trading day",
+                    f"not a trading day ({calendar.current().holiday_name(day) or 'weekend'})")
+    if previous is not None and newest <= previous.data_date:
+        return Skip(newest, "no quote newer than the last push",
+                    f"no quote newer than the last push ({previous.run_date}, quotes of {previous.data_date})")
+    return Skip(newest)
+
+
 def run_report(db, run_id: int) -> RunReport:
     """The figures of a run from the ledger."""
     with db.session() as session:
@@ -144,8 +173,9 @@ class DailyPush:
             return report
         try:
             # another process may have finished it while we waited
-            if self.patience.call(self._report, run).status == "done" and not (retry_failed or retry_unknown):
-                return self._report(run)
+            report = self.patience.call(self._report, run)
+            if report.status == "done" and not (retry_failed or retry_unknown):
+                return report
             sent_now = self._work(run, lease, retry_failed, retry_unknown)
         finally:
             try:
@@ -167,21 +197,10 @@ class DailyPush:
             run = session.scalars(select(PushRun).where(PushRun.kind == "daily", PushRun.run_date == day)).first()
             if run is not None:
                 return run
-            newest = latest_date(session, day)
-            previous = session.scalars(
-                select(PushRun).where(PushRun.kind == "daily", PushRun.run_date < day, PushRun.status != "skipped",
-                                      PushRun.data_date.is_not(None))
-                .order_by(PushRun.run_date.desc()).limit(1)).first()
-            run = PushRun(kind="daily", run_date=day, status="running", data_date=newest, reason="")
-            closed = not calendar.current().is_trading_day(day)
-            if newest is None:
-                run.status, run.reason, run.finished_at = "skipped", "no quotes at all", utcnow()
-            elif closed and (previous is None or newest <= previous.data_date or newest < day):
-                run.status, run.finished_at = "skipped", utcnow()
-                run.reason = f"not a trading day ({calendar.current().holiday_name(day) or 'weekend'})"
-            elif previous is not None and newest <= previous.data_date:
-                run.status, run.finished_at = "skipped", utcnow()
-                run.reason = f"no quote newer than the last push ({previous.run_date}, quotes of {previous.data_date})"
+            skip = skip_rule(session, day)
+            run = PushRun(kind="daily", run_date=day, status="running", data_date=skip.newest, reason="")
+            if skip.why:
+                run.status, run.reason, run.finished_at = "skipped", skip.reason, utcnow()
         try:
             with self.db.session() as session:
                 session.add(run)
@@ -346,8 +365,6 @@ class DailyPush:
             finally:
                 ledger.close()
             log.info("push %s: %d settled (%d sent)", run.run_date, settled, sent)
-        if self.lost:
-            self.patience.call(self._unclaim, run)
         return sent
 
     def _unclaim(self, run: PushRun) -> None:
@@ -562,21 +579,14 @@ def dry_run(bot, day: date | None = None, echo: Callable[[str], None] = print,
     count = 0
     with bot.db.session() as session:
         content = DailyContent(config, session, bot.catalog(), day, bot.router.renderer)
-        newest = latest_date(session, day)
-        previous = session.scalars(
-            select(PushRun).where(PushRun.kind == "daily", PushRun.run_date < day, PushRun.status != "skipped",
-                                  PushRun.data_date.is_not(None)).order_by(PushRun.run_date.desc()).limit(1)).first()
+        skip = skip_rule(session, day)
         existing = session.scalars(select(PushRun).where(PushRun.kind == "daily", PushRun.run_date == day)).first()
         echo(f"Daily summary for {day} — dry run, nothing is sent.")
         if existing is not None:
             echo(f"Note: the push of {day} already exists ({existing.status}); `rebot push daily` would only "
                  f"send what it has not sent.")
-        if newest is None or (previous is not None and newest <= previous.data_date):
-            echo(f"The push would be skipped: no quote newer than the last push "
-                 f"({previous.run_date if previous else 'none'}). Below is what it would contain.")
-        elif not calendar.current().is_trading_day(day) and newest < day:
-            echo(f"The push would be skipped: {day} is not a trading day "
-                 f"({calendar.current().holiday_name(day) or 'weekend'}). Below is what it would contain.")
+        if skip.why:
+            echo(f"The push would be skipped: {skip.reason}. Below is what it would contain.")
         if not channels:
             echo("No channel is configured (wechat.app_id/app_secret, wecom.corp_id/secret, robots): nothing "
                  "would be sent. PREVIEW of what a subscriber of each kind would receive:")

@@ -97,21 +97,23 @@ def catch_up(bot, job: ScheduledJob) -> bool:
         if slot is None:
             return False
         log.info("job %s: catching up the firing of %s", job.id, slot)
-        return run_once(bot, job)
+        return run_once(bot, job, slot)
     except Exception:
         log.exception("job %s: the catch-up failed", job.id)
         return False
 
 
-def run_once(bot, job: ScheduledJob) -> bool:
-    """Run `job` unless another scheduler process is running it now (a lease in the database).
+def run_once(bot, job: ScheduledJob, slot: datetime | None = None) -> bool:
+    """Run `job` unless another scheduler process is running it now (a lease in the database); `slot`: the
+    firing it runs for (default: the latest one, looked up only for a job fired once per firing).
 
     The daily push is also safe without the lease (one run per date, one ledger row per recipient);
     the lease spares the second process the work and keeps other jobs from overlapping."""
     from bot.push.leader import claim_slot, latest_slot
 
     grace = timedelta(seconds=bot.config["push.daily.misfire_grace_seconds"])
-    slot = latest_slot(job.cron, bot.config.zone, datetime.now(bot.config.zone), grace)
+    if slot is None and job.once_per_firing:
+        slot = latest_slot(job.cron, bot.config.zone, datetime.now(bot.config.zone), grace)
     patience = Patience(bot.config["push.outage_seconds"], what=f"job {job.id}")  # a database blip at firing time
     if job.once_per_firing and slot is not None and \
             not patience.call(claim_slot, bot.db, job.id, slot, grace + timedelta(days=1)):
