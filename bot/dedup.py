@@ -108,7 +108,7 @@ class SqlStore:
 
     def begin(self, key: str, seal: Seal) -> bool:
         now = utcnow()
-        with self.db.engine.begin() as conn:
+        with self.db.turn(), self.db.engine.begin() as conn:
             self._check(conn, seal, now)
             return conn.execute(_CLAIM, {"key": key, "now": now}).rowcount == 1
 
@@ -116,7 +116,7 @@ class SqlStore:
         # Plain DB-API on a pooled connection: this runs for most messages, and SQLAlchemy's Core cost about
         # as much as the statements themselves (in-process profile of the webhook, README "Benchmarks").
         db, now = self.db, self.db.timestamp(utcnow())
-        with db.raw() as conn:
+        with db.turn(), db.raw() as conn:
             cursor = conn.cursor()
             cursor.execute(db.sql(_SEAL_RAW), (seal.signature, seal.body_sha256, now))
             if cursor.rowcount != 1:
@@ -140,11 +140,11 @@ class SqlStore:
             raise Replayed
 
     def finish(self, key: str, reply: str) -> None:
-        with self.db.engine.begin() as conn:
+        with self.db.turn(), self.db.engine.begin() as conn:
             conn.execute(_FINISH, {"k": key, "reply": reply})
 
     def give_up(self, key: str) -> None:
-        with self.db.engine.begin() as conn:
+        with self.db.turn(), self.db.engine.begin() as conn:
             conn.execute(_GIVE_UP, {"k": key})
 
     def reply(self, key: str) -> str | None:

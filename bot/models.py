@@ -85,9 +85,10 @@ class Subscriber(Base):
 
 class CallbackSignature(Base):
     """A callback's signed query (timestamp, nonce, signature) and the body it came with: one body per
-    signature, remembered for the clock-skew window (bot.dedup)."""
+    signature, remembered for the clock-skew window (bot.dedup). Small rows: one B-tree on SQLite (migration 0016)."""
 
     __tablename__ = "callback_signatures"
+    __table_args__ = {"sqlite_with_rowid": False}
 
     signature: Mapped[str] = mapped_column(String(200), primary_key=True)
     body_sha256: Mapped[str] = mapped_column(String(64))
@@ -97,11 +98,11 @@ class CallbackSignature(Base):
 class ProcessedMessage(Base):
     """One row per inbound message key, so a retried delivery gets the first answer.
 
-    Written for every chat message, so kept to one B-tree: no rowid on SQLite, no index on created_at
-    (the daily prune scans a couple of days of rows)."""
+    Written for every chat message: rows appended by rowid, the key in its index (rows with a reply are too
+    large for a tree keyed by the key: migration 0016), no index on created_at (the prune scans a couple of
+    days of rows)."""
 
     __tablename__ = "processed_messages"
-    __table_args__ = {"sqlite_with_rowid": False}
 
     key: Mapped[str] = mapped_column(String(160), primary_key=True)
     state: Mapped[str] = mapped_column(String(8), default="running")  # running | done
