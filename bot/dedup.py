@@ -15,7 +15,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Callable, Protocol
 
 from sqlalchemy import DateTime, bindparam, delete, select, text, update
 
@@ -46,6 +46,10 @@ class Seal:
         return cls(f"{timestamp}:{nonce}:{signature}"[:200], hashlib.sha256(body).hexdigest())
 
 
+# A check run on a DB-API cursor in the transaction that records a message (Bot.still_current).
+Within = Callable[[Any], bool]
+
+
 class Replayed(Exception):
     """The signed query was used before with another body."""
 
@@ -57,10 +61,11 @@ class Store(Protocol):
         """Claim `key` for this attempt: True when it is the first, False for a repeat.
         Raises Replayed when `seal`'s signature came before with another body."""
 
-    def record(self, key: str, seal: Seal, reply: str) -> tuple[bool, str | None]:
+    def record(self, key: str, seal: Seal, reply: str, within: Within | None = None) -> tuple[bool, str | None] | None:
         """`begin` and `finish` at once, for a reply made without effects (from the reply cache): keep `reply`
         unless an attempt came first. (True, reply) when kept; else (False, the first attempt's reply or None
-        while it runs). Raises Replayed like `begin`."""
+        while it runs). `within(cursor)` runs first in the database transaction: when it returns False,
+        nothing is recorded and the answer is None. Raises Replayed like `begin`."""
 
     def finish(self, key: str, reply: str) -> None:
         """Store the first attempt's reply (the passive reply body; "" for `success`)."""
@@ -112,12 +117,15 @@ class SqlStore:
             self._check(conn, seal, now)
             return conn.execute(_CLAIM, {"key": key, "now": now}).rowcount == 1
 
-    def record(self, key: str, seal: Seal, reply: str) -> tuple[bool, str | None]:
+    def record(self, key: str, seal: Seal, reply: str, within: Within | None = None) -> tuple[bool, str | None] | None:
         # Plain DB-API on a pooled connection: this runs for most messages, and SQLAlchemy's Core cost about
         # as much as the statements themselves (in-process profile of the webhook, README "Benchmarks").
         db, now = self.db, self.db.timestamp(utcnow())
         with db.turn(), db.raw() as conn:
             cursor = conn.cursor()
+            if within is not None and not within(cursor):
+                conn.rollback()
+                return None
             cursor.execute(db.sql(_SEAL_RAW), (seal.signature, seal.body_sha256, now))
             if cursor.rowcount != 1:
                 cursor.execute(db.sql(_SEALED_RAW), (seal.signature,))
@@ -173,7 +181,13 @@ class RedisFirst:
     def begin(self, key: str, seal: Seal) -> bool:
         return self._either("begin", key, seal)
 
-    def record(self, key: str, seal: Seal, reply: str) -> tuple[bool, str | None]:
+    def record(self, key: str, seal: Seal, reply: str, within: Within | None = None) -> tuple[bool, str | None] | None:
+        if within is not None:  # the market version and the sender's note are in the database
+            with self.sql.db.raw() as conn:
+                if not within(conn.cursor()):
+                    conn.rollback()
+                    return None
+                conn.commit()
         return self._either("record", key, seal, reply)
 
     def finish(self, key: str, reply: str) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import cached_property
 from datetime import datetime
 from typing import Callable
@@ -26,6 +26,15 @@ log = logging.getLogger(__name__)
 _READ_VERSION = text("SELECT version FROM market_version WHERE id = 1")
 
 
+@dataclass(frozen=True)
+class Cached:
+    """A reply from the reply cache, the language it is in and the market version it was made at."""
+
+    reply: Reply
+    language: str
+    version: int
+
+
 class Bot:
     """Answers messages; one per process, created by create_app or the CLI."""
 
@@ -45,6 +54,7 @@ class Bot:
         self.clock = clock or (lambda: datetime.now(config.zone))
         self.replies = ReplyCache()
         watch_statements(self.db.engine)
+        self._version_seen: int | None = None  # the market version of the last answer (cached_reply's)
         self._catalog: tuple[int, Catalog] | None = None
         self._catalog_lock = threading.Lock()
         self.metrics = Metrics(lambda: quote_ages(self.db, self.clock))
@@ -89,22 +99,26 @@ class Bot:
                     self._catalog = (version, Catalog.from_session(session))
             return self._catalog[1]
 
-    def cached_reply(self, message: Message, max_bytes: int = 2048) -> Reply | None:
-        """The reply to `message` when it is in the reply cache for today's market data (the sender noted as
-        seen), else None: a read of the market version and a dictionary lookup, no session."""
-        if message.event or not message.text:
+    def cached_reply(self, message: Message, max_bytes: int = 2048) -> Cached | None:
+        """The reply to `message` in the reply cache at the market version this process saw last, or None: a
+        dictionary lookup. Before it goes out, `still_current` confirms that version in the transaction that
+        records the message (the version read and the record in one transaction: measured in the README)."""
+        version = self._version_seen
+        if message.event or not message.text or version is None:
             return None
-        with self.db.raw() as conn:  # plain DB-API, as bot.dedup.SqlStore.record (measured there)
-            cursor = conn.cursor()
-            cursor.execute(_READ_VERSION.text)
-            cached = self.replies.get(cursor.fetchone()[0], (message.text, self.clock().date(), max_bytes))
-            if cached is None:
-                conn.rollback()
-                return None
-            reply, language = cached
-            self.sightings.note(cursor, message, language)
-            conn.commit()
-        return reply
+        cached = self.replies.get(version, (message.text, self.clock().date(), max_bytes))
+        return Cached(cached[0], cached[1], version) if cached is not None else None
+
+    def still_current(self, cursor, message: Message, cached: Cached) -> bool:
+        """On a DB-API `cursor` in a transaction: whether the market version is still `cached`'s (then the
+        sender is noted as seen, as `answer` does). False: the market moved, and `message` needs `answer`."""
+        cursor.execute(_READ_VERSION.text)
+        version = cursor.fetchone()[0]
+        if version != cached.version:
+            self._version_seen = version
+            return False
+        self.sightings.note(cursor, message, cached.language)
+        return True
 
     def answer(self, message: Message, max_bytes: int = 2048) -> Reply:
         """The reply to `message`. An unexpected error is logged and answered with an apology (outcome error)."""
@@ -116,7 +130,7 @@ class Bot:
             return replace(self.apology(message), command=getattr(exc, "command_name", ""))
 
     def _answer(self, session, message: Message, max_bytes: int) -> Reply:
-        version = self.market_version(session)
+        version = self._version_seen = self.market_version(session)
         now = self.clock()
         key = None if message.event else (message.text, now.date(), max_bytes)
         cached = self.replies.get(version, key) if key else None

@@ -187,24 +187,26 @@ class Inbound:
         """Claim the message, answer it, hand the result to the request (or, late, send it through the API)
         and store it for WeChat's retries. A retry gets the first attempt's reply."""
         bot, store = self.bot, self.bot.dedup
-        cached = self._patient(lambda: bot.cached_reply(message, TEXT_REPLY_BYTES))
-        if cached is not None and cached.chart is None:
-            # Made without effects: claimed and stored in one step (one commit per message instead of two).
-            xml = self._xml(cached, message, fields)
-            first, stored = self._patient(lambda: store.record(key, seal, xml))
-            if first:
-                if handoff.give((xml, cached.command, cached.outcome)):
-                    self._send_late(message, cached)
-            else:
-                stored = stored if stored is not None else wait_for_reply(store, key, self.wait)
-                handoff.give((stored or "", "-", "retry"))
-            return
+        cached = bot.cached_reply(message, TEXT_REPLY_BYTES)
+        if cached is not None and cached.reply.chart is None:
+            # Made without effects: the market version confirmed, the message claimed and its reply stored in
+            # one transaction (one commit per message, not two).
+            xml = self._xml(cached.reply, message, fields)
+            recorded = self._patient(lambda: store.record(key, seal, xml, lambda cursor: bot.still_current(
+                cursor, message, cached)))
+            if recorded is not None:
+                first, stored = recorded
+                if not first:
+                    stored = stored if stored is not None else wait_for_reply(store, key, self.wait)
+                    handoff.give((stored or "", "-", "retry"))
+                elif handoff.give((xml, cached.reply.command, cached.reply.outcome)):
+                    self._send_late(message, cached.reply)
+                return
         if not self._patient(lambda: store.begin(key, seal)):
             handoff.give((wait_for_reply(store, key, self.wait) or "", "-", "retry"))
             return
         try:
-            # A cached chart still needs its image uploaded: the cached reply is used, not worked out again.
-            reply = cached if cached is not None else self._patient(lambda: bot.answer(message, TEXT_REPLY_BYTES))
+            reply = self._patient(lambda: bot.answer(message, TEXT_REPLY_BYTES))
             reply = attach_image(bot.db, self.channel.api, reply)
         except BaseException:
             store.give_up(key)
