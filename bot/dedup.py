@@ -108,6 +108,7 @@ class SqlStore:
         self.db = db
 
     def begin(self, key: str, seal: Seal) -> bool:
+        # On plain DB-API like `record` (measured there), so that the seal is written one way.
         db, now = self.db, self.db.timestamp(utcnow())
         with db.raw() as conn, db.turn():
             cursor = conn.cursor()
