@@ -326,6 +326,20 @@ def test_actions_on_a_missing_subscriber_are_404(admin):
     assert post(admin, "/admin/subscribers/999/pause").status_code == 404
 
 
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/admin/subscribers/{big}"), ("POST", "/admin/subscribers/{big}/products"),
+    ("POST", "/admin/subscribers/{big}/pause"), ("POST", "/admin/subscribers/{big}/remove"),
+    ("POST", "/admin/subscribers/{sub}/alerts/{big}/delete"), ("POST", "/admin/news/{big}/hide"),
+    ("GET", "/admin/pushes/{big}"), ("POST", "/admin/pushes/{big}/retry"),
+    ("POST", "/admin/quarantine/{big}/approve"),
+])
+def test_ids_past_the_databases_integers_are_404_not_errors(admin, bot, method, path):
+    """PostgreSQL's integer ids stop at 2³¹−1: a larger number in a URL is a page that does not exist."""
+    url = path.format(big=2**31, sub=add_subscriber(bot))
+    response = admin.get(url) if method == "GET" else post(admin, url, {"confirm": "yes"})
+    assert response.status_code == 404
+
+
 def test_csv_export_then_import_round_trip(admin, bot):
     add_subscriber(bot, "oA", display_name="王, Wang", products=["PrNd-oxide", "Dy-oxide"])
     exported = admin.get("/admin/subscribers/export.csv")

@@ -102,7 +102,7 @@ def news():
     return page("news.html", items=list(items))
 
 
-@blueprint.post("/news/<int(max=2147483647):item_id>/<any(hide, show):action>")
+@blueprint.post("/news/<id:item_id>/<any(hide, show):action>")
 def news_visibility(item_id: int, action: str):
     session = db()
     item = session.get(NewsItem, item_id)

@@ -26,7 +26,7 @@ def pushes_list():
                 next_runs=pushes.next_runs(bot().config, bot().clock()), running=pushes.BACKGROUND.running())
 
 
-@blueprint.get("/pushes/<int(max=2147483647):run_id>")
+@blueprint.get("/pushes/<id:run_id>")
 def push_run(run_id: int):
     session = db()
     summary = pushes.get_run(session, run_id)
@@ -39,7 +39,7 @@ def push_run(run_id: int):
                 statuses=STATUSES)
 
 
-@blueprint.post("/pushes/<int(max=2147483647):run_id>/retry")
+@blueprint.post("/pushes/<id:run_id>/retry")
 def push_retry(run_id: int):
     session = db()
     run = session.get(PushRun, run_id)

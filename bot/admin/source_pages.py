@@ -55,7 +55,7 @@ def quarantine():
     return page("quarantine.html", pending=pending, decided=decided, catalog=bot().catalog())
 
 
-@blueprint.post("/quarantine/<int(max=2147483647):held_id>/<any(approve, reject):action>")
+@blueprint.post("/quarantine/<id:held_id>/<any(approve, reject):action>")
 def quarantine_decide(held_id: int, action: str):
     session = db()
     held = session.get(QuarantinedQuote, held_id)

@@ -61,7 +61,7 @@ def subscriber_new():
     return done("admin.subscriber", "added", sub_id=sub.id)
 
 
-@blueprint.get("/subscribers/<int(max=2147483647):sub_id>")
+@blueprint.get("/subscribers/<id:sub_id>")
 def subscriber(sub_id: int):
     sub = _subscriber(sub_id)
     alerts = db().scalars(select(Alert).where(Alert.subscriber_id == sub.id).order_by(Alert.id)).all()
@@ -69,7 +69,7 @@ def subscriber(sub_id: int):
                 alerts=alerts)
 
 
-@blueprint.post("/subscribers/<int:sub_id>/alerts/<int:alert_id>/delete")
+@blueprint.post("/subscribers/<id:sub_id>/alerts/<id:alert_id>/delete")
 def subscriber_alert_delete(sub_id: int, alert_id: int):
     session = db()
     alert = session.get(Alert, alert_id)
@@ -82,7 +82,7 @@ def subscriber_alert_delete(sub_id: int, alert_id: int):
     return done("admin.subscriber", "alert_deleted", sub_id=sub_id)
 
 
-@blueprint.post("/subscribers/<int(max=2147483647):sub_id>/products")
+@blueprint.post("/subscribers/<id:sub_id>/products")
 def subscriber_products(sub_id: int):
     sub = _subscriber(sub_id)
     session = db()
@@ -95,7 +95,7 @@ def subscriber_products(sub_id: int):
     return done("admin.subscriber", "saved", sub_id=sub_id)
 
 
-@blueprint.post("/subscribers/<int(max=2147483647):sub_id>/<any(pause, resume):action>")
+@blueprint.post("/subscribers/<id:sub_id>/<any(pause, resume):action>")
 def subscriber_status(sub_id: int, action: str):
     sub = _subscriber(sub_id)
     session = db()
@@ -104,7 +104,7 @@ def subscriber_status(sub_id: int, action: str):
     return done("admin.subscriber", "paused" if action == "pause" else "resumed", sub_id=sub_id)
 
 
-@blueprint.post("/subscribers/<int(max=2147483647):sub_id>/remove")
+@blueprint.post("/subscribers/<id:sub_id>/remove")
 def subscriber_remove(sub_id: int):
     sub = _subscriber(sub_id)
     if request.form.get("confirm") != "yes":

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from flask import (Blueprint, Response, abort, current_app, g, jsonify, make_response, redirect, render_template,
                    request, url_for)
 from sqlalchemy.orm import Session
+from werkzeug.routing import IntegerConverter
 
 from bot.admin import auth
 from bot.admin.i18n import NOTICES, translate
@@ -22,6 +23,18 @@ PUBLIC_ENDPOINTS = {"admin.login", "admin.static", "admin.language"}
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin", template_folder=str(TEMPLATES),
                       static_folder=str(Path(__file__).parent / "static"))
+
+
+class RowId(IntegerConverter):
+    """`<id:name>` in the console's routes: a row id, within the 32-bit integer columns of PostgreSQL (a larger
+    number in a URL is a 404, not a database error)."""
+
+    def __init__(self, url_map):
+        super().__init__(url_map, max=2**31 - 1)
+
+
+# Registered before the blueprint's routes are added to the app (deferred functions run in order).
+blueprint.record_once(lambda state: state.app.url_map.converters.setdefault("id", RowId))
 
 
 def bot() -> Bot:
