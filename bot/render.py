@@ -82,7 +82,13 @@ def figure_filters(units: Units) -> dict:
     def shown_unit(ctx, v) -> str:
         return units.view(v, ctx["lang"]).label
 
-    return {"level": level, "amount": amount, "suffix": suffix, "shown_unit": shown_unit}
+    def price(value, code: str, unit: str, language: str, labelled: bool = True) -> str:
+        """A figure of product `code` (stored in `unit`) as `language` reads it: '150 万元/吨', '1,500,000 yuan/t';
+        for macros, which do not see the template's `lang`."""
+        shown = units.of(code, unit, language)
+        return shown.figure(value) + (f" {shown.label}" if labelled else "")
+
+    return {"level": level, "amount": amount, "suffix": suffix, "shown_unit": shown_unit, "price": price}
 
 
 def fit_bytes(text: str, limit: int) -> str:

@@ -36,12 +36,12 @@ def alerts_of(bot, user=TRADER):
 @pytest.mark.parametrize("text, expected, words", [
     ("alert PrNd > 460000", ("PrNd-oxide", "above", Decimal(460000)), "Alert #1 set: PrNd oxide"),
     ("alert PrNd > 460k", ("PrNd-oxide", "above", Decimal(460000)), "above 460,000 yuan/t"),
-    ("alert 镝铁 < 150万", ("DyFe", "below", Decimal(1500000)), "低于 1,500,000 元/吨"),
+    ("alert 镝铁 < 150万", ("DyFe", "below", Decimal(1500000)), "低于 150 万元/吨"),
     ("alert DyFe below 1.5M", ("DyFe", "below", Decimal(1500000)), "below 1,500,000 yuan/t"),
     ("alert PrNd 3%", ("PrNd-oxide", "move", Decimal(3)), "daily move of 3% or more"),
-    ("提醒 镨钕 > 46万", ("PrNd-oxide", "above", Decimal(460000)), "已设提醒 #1：氧化镨钕（PrNd-oxide）高于 460,000 元/吨"),
-    ("提醒 镨钕 ＞ 46万元", ("PrNd-oxide", "above", Decimal(460000)), "高于 460,000 元/吨"),
-    ("提醒 镝铁 低于 150万", ("DyFe", "below", Decimal(1500000)), "低于 1,500,000 元/吨"),
+    ("提醒 镨钕 > 46万", ("PrNd-oxide", "above", Decimal(460000)), "已设提醒 #1：氧化镨钕（PrNd-oxide）高于 46 万元/吨"),
+    ("提醒 镨钕 ＞ 46万元", ("PrNd-oxide", "above", Decimal(460000)), "高于 46 万元/吨"),
+    ("提醒 镝铁 低于 150万", ("DyFe", "below", Decimal(1500000)), "低于 150 万元/吨"),
     ("提醒 镨钕 3%", ("PrNd-oxide", "move", Decimal(3)), "日涨跌幅 ≥ 3%"),
     ("alert Tb metal > 9,000,000", ("Tb-metal", "above", Decimal(9000000)), "above 9,000,000 yuan/t"),
 ])
@@ -59,11 +59,11 @@ def test_list_and_delete_in_both_languages(bot):
     assert listing.splitlines()[1:4] == ["1. PrNd oxide (PrNd-oxide) above 460,000 yuan/t",
                                          "2. DyFe (DyFe) below 1,500,000 yuan/t",
                                          "3. PrNd oxide (PrNd-oxide) daily move of 3% or more"]
-    assert "2. 镝铁合金（DyFe）低于 1,500,000 元/吨" in ask(bot, "我的提醒")
+    assert "2. 镝铁合金（DyFe）低于 150 万元/吨" in ask(bot, "我的提醒")
     deleted = ask(bot, "alert del 2")
     assert deleted.startswith("Deleted alert 2: DyFe (DyFe) below 1,500,000 yuan/t.")
     assert "2. PrNd oxide (PrNd-oxide) daily move of 3% or more" in deleted
-    assert ask(bot, "删除提醒 1").startswith("已删除提醒 1：氧化镨钕（PrNd-oxide）高于 460,000 元/吨")
+    assert ask(bot, "删除提醒 1").startswith("已删除提醒 1：氧化镨钕（PrNd-oxide）高于 46 万元/吨")
     assert [row[1] for row in alerts_of(bot)] == ["move"]
     assert ask(bot, "提醒 删除 1").startswith("已删除提醒 1")
     assert "no price alerts" in ask(bot, "alerts") and "还没有价格提醒" in ask(bot, "我的提醒")
@@ -171,7 +171,7 @@ def test_two_fetches_storing_the_same_quote_fire_once(pusher, emulator, site):
     fetch(pusher, site, "2025-06-12", 438000)  # the same quote again: nothing new
     fetch(pusher, site, "2025-06-12", 438000, source="other")  # another source, same day and crossing
     [message] = texts(emulator)
-    assert message.startswith("价格提醒：氧化镨钕（PrNd-oxide）低于 440,000 元/吨")
+    assert message.startswith("价格提醒：氧化镨钕（PrNd-oxide）低于 44 万元/吨")
     with pusher.db.session() as session:
         assert session.scalar(select(Delivery.status).join(PushRun, PushRun.id == Delivery.run_id)
                               .where(PushRun.kind.like("alert:%"))) == "sent"
@@ -310,4 +310,4 @@ def test_approving_a_quarantined_quote_in_the_admin_console_alerts_at_once(pushe
     response = client.post(f"/admin/quarantine/{held_id}/approve", data={"csrf_token": token(client, "/admin/")})
     assert response.status_code == 302
     [message] = texts(emulator)
-    assert message.startswith("价格提醒：氧化镨钕（PrNd-oxide）低于 300,000 元/吨")
+    assert message.startswith("价格提醒：氧化镨钕（PrNd-oxide）低于 30 万元/吨")
