@@ -96,7 +96,9 @@ def catch_up(bot, job: ScheduledJob) -> bool:
         slot = latest_slot(job.cron, bot.config.zone, datetime.now(bot.config.zone), grace)
         if slot is None:
             return False
-        log.info("job %s: catching up the firing of %s", job.id, slot)
+        # A job fired every few minutes catches up at every start: worth a line only for one fired once per firing.
+        log.log(logging.INFO if job.once_per_firing else logging.DEBUG, "job %s: catching up the firing of %s",
+                job.id, slot)
         return run_once(bot, job, slot)
     except Exception:
         log.exception("job %s: the catch-up failed", job.id)
