@@ -50,12 +50,12 @@ class Metrics:
             registry=self.registry)
         self._series: dict[tuple, object] = {}
         if quote_ages is not None:
-            self.registry.register(_QuoteAges(quote_ages))
-        self._stalled: _StalledRuns | None = None
+            self.registry.register(_quote_age_gauge(quote_ages))
+        self._stalled: _AtScrape | None = None
 
     def watch_stalled_runs(self, count: Callable[[], int]) -> None:
         """`rebot_push_run_stalled`: `count()` (daily runs not done 30 minutes after they started), at scrape."""
-        self._stalled = _StalledRuns(count)
+        self._stalled = _stalled_runs_gauge(count)
         self.registry.register(self._stalled)
 
     def webhook(self, channel: str, command: str, outcome: str, seconds: float) -> None:
@@ -94,61 +94,47 @@ class Metrics:
             registry = CollectorRegistry()
             MultiProcessCollector(registry)
             if self._quote_ages is not None:
-                registry.register(_QuoteAges(self._quote_ages))
+                registry.register(_quote_age_gauge(self._quote_ages))
             if self._stalled is not None:
                 registry.register(self._stalled)
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
-class _QuoteAges:
-    """`rebot_quote_age_seconds{product}`, computed when scraped."""
+class _AtScrape:
+    """A gauge computed when scraped: `read()` gives {label values: value}. A failure is logged and the scrape
+    reports the rest (the webhook counters still matter)."""
 
-    def __init__(self, quote_ages: Callable[[], dict[str, float]]):
-        self._quote_ages = quote_ages
+    def __init__(self, name: str, documentation: str, labels: list[str], read: Callable[[], dict[tuple, float]],
+                 what: str):
+        self.name, self.documentation, self.labels, self.read, self.what = name, documentation, labels, read, what
 
     def describe(self) -> Iterable[GaugeMetricFamily]:
-        return [self._family()]
+        return [GaugeMetricFamily(self.name, self.documentation, labels=self.labels)]
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
-        family = self._family()
+        family = GaugeMetricFamily(self.name, self.documentation, labels=self.labels)
         try:
-            ages = self._quote_ages()
-        except Exception as exc:  # a scrape reports what it can; the webhook counters still matter
-            log.error("metrics: cannot read the quote ages: %s", type(exc).__name__)
-            ages = {}
-        for product, seconds in sorted(ages.items()):
-            family.add_metric([product], seconds)
+            values = self.read()
+        except Exception as exc:
+            log.error("metrics: cannot read %s: %s", self.what, type(exc).__name__)
+            values = {}
+        for labels, value in sorted(values.items()):
+            family.add_metric(list(labels), value)
         yield family
 
-    @staticmethod
-    def _family() -> GaugeMetricFamily:
-        return GaugeMetricFamily("rebot_quote_age_seconds",
-                                 "Seconds since the start of the market day of each product's newest quote.",
-                                 labels=["product"])
+
+def _quote_age_gauge(quote_ages: Callable[[], dict[str, float]]) -> _AtScrape:
+    return _AtScrape("rebot_quote_age_seconds",
+                     "Seconds since the start of the market day of each product's newest quote.", ["product"],
+                     lambda: {(product,): seconds for product, seconds in quote_ages().items()}, "the quote ages")
 
 
-class _StalledRuns:
-    """`rebot_push_run_stalled`, computed when scraped (see bot.push.resume)."""
-
-    def __init__(self, count: Callable[[], int]):
-        self._count = count
-
-    def describe(self) -> Iterable[GaugeMetricFamily]:
-        return [GaugeMetricFamily(*self._text())]
-
-    def collect(self) -> Iterable[GaugeMetricFamily]:
-        try:
-            value = self._count()
-        except Exception as exc:
-            log.error("metrics: cannot read the push runs: %s", type(exc).__name__)
-            return
-        yield GaugeMetricFamily(*self._text(), value=value)
-
-    @staticmethod
-    def _text() -> tuple[str, str]:
-        return ("rebot_push_run_stalled", "Daily pushes not done 30 minutes after they started (within "
-                "push.resume_within_hours): each is logged at ERROR every minute and shown on the dashboard.")
+def _stalled_runs_gauge(count: Callable[[], int]) -> _AtScrape:
+    """`rebot_push_run_stalled` (see bot.push.resume)."""
+    return _AtScrape("rebot_push_run_stalled", "Daily pushes not done 30 minutes after they started (within "
+                     "push.resume_within_hours): each is logged at ERROR every minute and shown on the dashboard.",
+                     [], lambda: {(): count()}, "the push runs")
 
 
 def quote_ages(db, clock: Callable[[], datetime]) -> dict[str, float]:

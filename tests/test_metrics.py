@@ -106,6 +106,28 @@ def test_quote_age_is_computed_at_scrape_time(make_app):
     assert scrape(client)[age] == 18 * 3600 + 2 * 86400
 
 
+def test_a_scrape_with_a_broken_database_still_gives_the_counters(make_app, tmp_path, caplog):
+    """The gauges computed from the database are left empty (and logged); the counters are still scraped."""
+    from bot.db import Database
+
+    path = tmp_path / "broken.db"
+    fresh = Database(f"sqlite:///{path}")
+    fresh.upgrade()
+    fresh.dispose()
+    app = make_app(database_url=f"sqlite:///{path}")
+    client = app.test_client()
+    post_text(client, "help")
+    app.extensions["rebot"].db.engine.dispose()
+    for leftover in (tmp_path / "broken.db-wal", tmp_path / "broken.db-shm"):
+        leftover.unlink(missing_ok=True)
+    path.write_bytes(b"not a database " * 512)  # a disk fault, as SQLite meets it
+    samples = scrape(client)
+    assert requests_count(samples, "help", "ok") == 1
+    assert not any(name in ("rebot_quote_age_seconds", "rebot_push_run_stalled") for name, _ in samples)
+    assert "cannot read the quote ages: DatabaseError" in caplog.text
+    assert "cannot read the push runs: DatabaseError" in caplog.text
+
+
 MULTIPROCESS_SCRIPT = """
 import sys
 sys.path.insert(0, sys.argv[3])
