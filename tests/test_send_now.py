@@ -93,6 +93,20 @@ def test_chat_broadcast_is_sent_by_a_worker_with_its_own_text(app, emulator):
     assert len(emulator.delivered) == 2
 
 
+def test_a_broadcast_a_worker_stops_is_reported_as_an_inline_one_is(app, emulator):
+    """A broadcast stopped by the quota shows as stopped in the console; like one sent inline, it sends the admins
+    no daily-summary report."""
+    bot = app.extensions["rebot"]
+    ask(bot, "管理 广播 Market closed on Friday")
+    ask(bot, "管理 确认")
+    BACKGROUND.wait(30)
+    emulator.fault("/cgi-bin/message/custom/send", errcode=45009, times=1)  # the first send: the quota is spent
+    a_worker_sends(bot)
+    (kind, status, reason), = ledger(bot)[1]
+    assert kind.startswith("broadcast:") and status == "stopped" and "45009" in reason
+    assert emulator.inbox("boss") == []
+
+
 def test_a_worker_leaves_an_alerts_run_to_the_alerts(app, emulator):
     """An alert's run carries its own message (bot.alerts sends it): a worker must not send it the daily summary."""
     from datetime import date

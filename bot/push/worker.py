@@ -205,7 +205,7 @@ class Worker(DailyPush):
             stopped = session.execute(update(PushRun).where(PushRun.id == run.id, PushRun.status == "running")
                                       .values(status="stopped", reason=reason[:255], finished_at=utcnow())).rowcount
         if stopped:
-            self._tell_admins(self._report(run))
+            self._report_end(run, self._report(run))
 
     def _finish(self, run: PushRun) -> None:
         """Mark the run done when its ledger is complete and nothing is queued or in flight; only the worker
@@ -221,5 +221,10 @@ class Worker(DailyPush):
         if done:
             report = self._report(run)
             log.info("push %s done: %s", run.run_date, report.counts)
-            if not run.kind.startswith(broadcast.RUN_PREFIX):  # as inline: the admin who sent it sees it in the console
-                self._tell_admins(report)
+            self._report_end(run, report)
+
+    def _report_end(self, run: PushRun, report: RunReport) -> None:
+        """The admins get the figures of a daily run that ended (done or stopped); of a broadcast, as inline, not:
+        the admin who sent it sees it in the console."""
+        if not run.kind.startswith(broadcast.RUN_PREFIX):
+            self._tell_admins(report)
