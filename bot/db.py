@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration's revision id; a test keeps it equal to Alembic's head.
-SCHEMA_REVISION = "0016"
+SCHEMA_REVISION = "0017"
 # Seconds a statement (or a wait for a lock) may take on the connections taken inside `Database.short()`: the
 # callbacks' (bot.channels.inbound), so that a locked row cannot hold a reply past WeChat's 5 s. None: the
 # connection's own default (no limit on PostgreSQL, 15 s of busy waiting on SQLite).

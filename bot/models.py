@@ -118,8 +118,6 @@ class AdminUser(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(256))
-    failed_logins: Mapped[int] = mapped_column(default=0)  # unused since 0011: SignInFailure counts per address
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime)  # unused since 0011
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_login: Mapped[datetime | None] = mapped_column(DateTime)
 
