@@ -12,7 +12,10 @@ from typing import Callable
 from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
-from urllib3.exceptions import HTTPError, ReadTimeoutError
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError, ReadTimeoutError
 
 READ_BYTES = 64 * 1024  # at most this per receive: a receive returns whatever has arrived
 _CHARSET_META = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_-]+)""", re.I)
@@ -43,12 +46,17 @@ class HttpClient:
         self.timeout, self.retries, self.backoff, self.max_bytes = timeout, retries, backoff, max_bytes
         self.session = requests.Session()
         self.session.headers["User-Agent"] = user_agent
+        # (host, port) -> the addresses the check of its last URL found: the only ones its connections may use.
+        self._vetted: dict[tuple[str, int], list[str]] = {}
+        adapter = _PinnedAdapter(self._vetted)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
 
     def close(self) -> None:
         self.session.close()
 
     def get(self, url: str, etag: str | None = None, last_modified: str | None = None,
-            check: Callable[[str], None] | None = None) -> Page:
+            check: Callable[[str], list[str]] | None = None) -> Page:
         """The page at `url`; with `etag`/`last_modified`, a 304 gives Page(not_modified=True).
         `check` (default: `url` is the source's own URL) refuses a URL, and every redirect, that the
         source may not fetch (bot.ingest.safety)."""
@@ -56,7 +64,7 @@ class HttpClient:
             from bot.ingest.safety import Scope
 
             check = Scope.of(url).page
-        check(url)
+        self._check(url, check)
         if url.startswith("file://"):
             return self._file(url)
         headers = {}
@@ -101,7 +109,7 @@ class HttpClient:
         tries = f" (after {self.retries + 1} attempts)" if self.retries else ""
         raise FetchError(f"{shown(url)}: {problem}{tries}")
 
-    def _open(self, url: str, headers: dict, check: Callable[[str], None]) -> requests.Response:
+    def _open(self, url: str, headers: dict, check: Callable[[str], list[str]]) -> requests.Response:
         """The response at `url`, redirects followed here (not by requests) so that each is checked."""
         for _hop in range(MAX_REDIRECTS + 1):
             response = self.session.get(url, headers=headers, timeout=self.timeout, stream=True,
@@ -110,8 +118,16 @@ class HttpClient:
                 return response
             response.close()
             url = urljoin(url, response.headers["Location"])
-            check(url)
+            self._check(url, check)
         raise FetchError(f"{shown(url)}: more than {MAX_REDIRECTS} redirects")
+
+    def _check(self, url: str, check: Callable[[str], list[str]]) -> None:
+        """`check(url)`, and its host's connections pinned to the addresses it vetted."""
+        vetted = check(url)
+        parts = urlsplit(url)
+        if vetted and parts.hostname:
+            port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+            self._vetted[(parts.hostname.lower().rstrip("."), port)] = vetted
 
     def _read(self, response: requests.Response, deadline: float) -> bytes:
         """The body, read as it arrives (one receive at a time, each allowed only the time left before
@@ -146,6 +162,39 @@ class HttpClient:
             return Page(url, decode(path.read_bytes(), ""))
         except OSError as exc:
             raise FetchError(f"{url}: cannot read the file ({exc.strerror})") from None
+
+
+class _PinnedAdapter(HTTPAdapter):
+    """Connections to the addresses the fetch scope vetted (bot.ingest.safety), not to a fresh lookup of the
+    name, which could answer otherwise (DNS rebinding); TLS still checks the certificate against the name."""
+
+    def __init__(self, vetted: dict[tuple[str, int], list[str]]):
+        class Pinned:
+            def _new_conn(self):
+                addresses = vetted.get((self.host.lower().rstrip("."), self.port))
+                if not addresses:  # a proxy of the operator's, or a URL not checked: the usual lookup
+                    return super()._new_conn()
+                for n, address in enumerate(addresses):
+                    self._dns_host = address  # urllib3 connects to _dns_host; the Host header and TLS use host
+                    try:
+                        return super()._new_conn()
+                    except (NewConnectionError, ConnectTimeoutError):
+                        if n == len(addresses) - 1:
+                            raise
+
+        class Plain(Pinned, HTTPConnection):
+            pass
+
+        class Secure(Pinned, HTTPSConnection):
+            pass
+
+        self._pools = {"http": type("PlainPool", (HTTPConnectionPool,), {"ConnectionCls": Plain}),
+                       "https": type("SecurePool", (HTTPSConnectionPool,), {"ConnectionCls": Secure})}
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = self._pools
 
 
 def shown(url: str) -> str:

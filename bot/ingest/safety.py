@@ -4,7 +4,9 @@ A source's own URL may be http, https or (json/csv feeds) file, and may sit on a
 operator put it there. Everything else a fetch reaches (redirects, links found in a listing or feed) must be
 http or https on a public address, and a followed link must stay on the source's origin (scheme, host,
 port) or on one of its `follow_hosts`. Names are resolved before each request, so a public name that
-points at 127.0.0.1 is refused like 127.0.0.1 itself.
+points at 127.0.0.1 is refused like 127.0.0.1 itself, and the request connects to the addresses found then
+(bot.ingest.http pins them): a name that answers a public address to the check and 127.0.0.1 to the
+connection (DNS rebinding) reaches nothing internal.
 """
 from __future__ import annotations
 
@@ -70,21 +72,22 @@ class Scope:
         internal = scheme == "file" or (bool(host) and any(_internal(a) for a in addresses(host, port)))
         return cls(url, frozenset(h.lower().rstrip(".") for h in follow_hosts), internal)
 
-    def page(self, url: str) -> None:
-        """May the source's own page (or a redirect on the way to it) be fetched? Raise UnsafeURL if not."""
+    def page(self, url: str) -> list[str]:
+        """May the source's own page (or a redirect on the way to it) be fetched? Its host's addresses, the only
+        ones the request may connect to ([] for a file); raise UnsafeURL if not."""
         if url == self.url and urlsplit(url).scheme.lower() == "file":
-            return  # a json/csv feed the operator keeps on disk
-        self._reachable(url)
+            return []  # a json/csv feed the operator keeps on disk
+        return self._reachable(url)
 
-    def link(self, url: str) -> None:
-        """May a link found in the source's listing or feed (or a redirect of it) be followed?"""
+    def link(self, url: str) -> list[str]:
+        """May a link found in the source's listing or feed (or a redirect of it) be followed? As `page`."""
         scheme, host, port = _origin(url)
         if scheme in LINK_SCHEMES and (scheme, host, port) != _origin(self.url) and host not in self.follow_hosts:
             raise UnsafeURL(f"{_shown(url)}: not followed: {host} is neither the source's own site nor "
                             "in its follow_hosts")
-        self._reachable(url)
+        return self._reachable(url)
 
-    def _reachable(self, url: str) -> None:
+    def _reachable(self, url: str) -> list[str]:
         scheme, host, port = _origin(url)
         if scheme not in LINK_SCHEMES or not host:
             raise UnsafeURL(f"{_shown(url)}: refused: only http and https are fetched")
@@ -95,4 +98,5 @@ class Scope:
         if inside and not self.internal_ok:
             raise UnsafeURL(f"{_shown(url)}: refused: {host} is on an internal address ({inside[0]}); "
                             "only a source whose own URL is internal may fetch internal addresses")
+        return found
 

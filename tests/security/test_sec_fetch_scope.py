@@ -1,6 +1,7 @@
 """Finding 1: a hostile feed must not make rebot read local files or internal URLs and publish them."""
 from __future__ import annotations
 
+import socket
 from datetime import datetime
 
 import pytest
@@ -8,7 +9,7 @@ from sqlalchemy import select
 
 from bot.config import build_config
 from bot.db import Database
-from bot.ingest.http import HttpClient
+from bot.ingest.http import FetchError, HttpClient
 from bot.ingest.jobs import run_source, sources_of
 from bot.ingest.safety import Scope, UnsafeURL
 from bot.messages import Message
@@ -103,6 +104,27 @@ def test_a_public_source_never_reaches_internal_addresses_whatever_the_spelling(
             scope.page(url)
         with pytest.raises(UnsafeURL):
             HttpClient(retries=0).get(url, check=scope.link)
+    assert feed.hits == []
+
+
+def test_a_name_that_rebinds_to_loopback_after_the_check_reaches_nothing_internal(servers, monkeypatch):
+    """DNS rebinding: the name answers a public address while rebot checks it, then 127.0.0.1 (where an internal
+    service listens). The request connects to the address that was checked, never to the second answer."""
+    feed, _internal = servers
+    feed.routes["/feed"] = page(SECRET)
+    real, asked = socket.getaddrinfo, []
+
+    def rebinding(host, port, *args, **kwargs):
+        if host != "rebind.example":
+            return real(host, port, *args, **kwargs)
+        asked.append(host)
+        address = "192.0.32.10" if len(asked) <= 2 else "127.0.0.1"  # public to the checks, loopback after
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    with pytest.raises(FetchError, match="cannot connect|no answer"):
+        HttpClient(retries=0, timeout=0.5).get(f"http://rebind.example:{feed.port}/feed")
+    assert len(asked) == 2  # the checks asked; the connection did not ask again
     assert feed.hits == []
 
 
