@@ -36,7 +36,11 @@ def message_key(channel: str, fields: dict[str, str]) -> str:
 
 @dataclass(frozen=True)
 class Seal:
-    """The signed query of a callback (timestamp, nonce, signature) and a digest of the body it came with."""
+    """The signed query of a callback (timestamp, nonce, signature) and a digest of the body it came with.
+
+    Only a plain signature needs one: it covers the token, timestamp and nonce but not the body, so a captured
+    query would carry any message for the clock-skew window. An encrypted callback's msg_signature covers its
+    body, and a repeat of the same body is a repeat of its message (de-duplicated by its key)."""
 
     signature: str
     body_sha256: str
@@ -57,11 +61,11 @@ class Replayed(Exception):
 class Store(Protocol):
     """Where message keys, their replies and used signatures are kept."""
 
-    def begin(self, key: str, seal: Seal) -> bool:
+    def begin(self, key: str, seal: Seal | None) -> bool:
         """Claim `key` for this attempt: True when it is the first, False for a repeat.
-        Raises Replayed when `seal`'s signature came before with another body."""
+        Raises Replayed when `seal`'s signature came before with another body (None: nothing to remember)."""
 
-    def record(self, key: str, seal: Seal, reply: str, within: Within | None = None) -> tuple[bool, str | None] | None:
+    def record(self, key: str, seal: Seal | None, reply: str, within: Within | None = None) -> tuple[bool, str | None] | None:
         """`begin` and `finish` at once, for a reply made without effects (from the reply cache): keep `reply`
         unless an attempt came first. (True, reply) when kept; else (False, the first attempt's reply or None
         while it runs). `within(cursor)` runs first in the database transaction: when it returns False,
@@ -107,7 +111,7 @@ class SqlStore:
     def __init__(self, db: Database):
         self.db = db
 
-    def begin(self, key: str, seal: Seal) -> bool:
+    def begin(self, key: str, seal: Seal | None) -> bool:
         # On plain DB-API like `record` (measured there), so that the seal is written one way.
         db, now = self.db, self.db.timestamp(utcnow())
         with db.raw() as conn, db.turn():
@@ -118,7 +122,7 @@ class SqlStore:
             conn.commit()
         return first
 
-    def record(self, key: str, seal: Seal, reply: str, within: Within | None = None) -> tuple[bool, str | None] | None:
+    def record(self, key: str, seal: Seal | None, reply: str, within: Within | None = None) -> tuple[bool, str | None] | None:
         # Plain DB-API on a pooled connection: this runs for most messages, and SQLAlchemy's Core cost about
         # as much as the statements themselves (in-process profile of the webhook, README "Benchmarks").
         db, now = self.db, self.db.timestamp(utcnow())
@@ -137,8 +141,10 @@ class SqlStore:
             conn.commit()
         return False, row[1] if row is not None and row[0] == "done" else None
 
-    def _seal(self, conn, cursor, seal: Seal, now) -> None:
+    def _seal(self, conn, cursor, seal: Seal | None, now) -> None:
         """Remember the signature of `seal` with its body's digest; Replayed (rolled back) if it came with another."""
+        if seal is None:
+            return
         cursor.execute(self.db.sql(_SEAL_RAW), (seal.signature, seal.body_sha256, now))
         if cursor.rowcount != 1:
             cursor.execute(self.db.sql(_SEALED_RAW), (seal.signature,))
@@ -177,10 +183,10 @@ class RedisFirst:
         return self.redis.shared.try_first(f"de-duplication ({name})", lambda: getattr(self.redis, name)(*args),
                                            lambda: getattr(self.sql, name)(*args))
 
-    def begin(self, key: str, seal: Seal) -> bool:
+    def begin(self, key: str, seal: Seal | None) -> bool:
         return self._either("begin", key, seal)
 
-    def record(self, key: str, seal: Seal, reply: str, within: Within | None = None) -> tuple[bool, str | None] | None:
+    def record(self, key: str, seal: Seal | None, reply: str, within: Within | None = None) -> tuple[bool, str | None] | None:
         if within is not None:  # the market version and the sender's note are in the database
             with self.sql.db.raw() as conn:
                 if not within(conn.cursor()):

@@ -31,13 +31,13 @@ DONE = "done:"
 _LOCK = ("local v = redis.call('get', KEYS[1]) if v == false or v == ARGV[1] then "
          "redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end return 0")
 _UNLOCK = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
-# KEYS: the signature, the message; ARGV: body digest, its expiry, the claim's expiry.
+# KEYS: the signature, the message; ARGV: body digest ("": no signature to keep), its expiry, the claim's expiry.
 # -1: the signature came with another body; 1: the first attempt; 0: a repeat.
-_BEGIN = ("if not redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) "
+_BEGIN = ("if ARGV[1] ~= '' and not redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) "
           "and redis.call('get', KEYS[1]) ~= ARGV[1] then return -1 end "
           "if redis.call('set', KEYS[2], 'running', 'NX', 'EX', ARGV[3]) then return 1 end return 0")
 # The same, keeping the reply (ARGV[4], with its expiry ARGV[3]) at once: 1 kept, else the stored value.
-_RECORD = ("if not redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) "
+_RECORD = ("if ARGV[1] ~= '' and not redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) "
            "and redis.call('get', KEYS[1]) ~= ARGV[1] then return -1 end "
            "if redis.call('set', KEYS[2], ARGV[4], 'NX', 'EX', ARGV[3]) then return 1 end "
            "return redis.call('get', KEYS[2])")
@@ -155,8 +155,8 @@ class RedisStore:
     def begin(self, key: str, seal) -> bool:
         from bot.dedup import Replayed
 
-        found = self.shared.begin_script(keys=[self.shared.key("sig", seal.signature), self.shared.key("msg", key)],
-                                         args=[seal.body_sha256, self.signature_seconds, RUNNING_SECONDS])
+        found = self.shared.begin_script(keys=[self._signature(seal), self.shared.key("msg", key)],
+                                         args=[seal.body_sha256 if seal else "", self.signature_seconds, RUNNING_SECONDS])
         if found == -1:
             raise Replayed
         return found == 1
@@ -164,14 +164,17 @@ class RedisStore:
     def record(self, key: str, seal, reply: str) -> tuple[bool, str | None]:
         from bot.dedup import Replayed
 
-        found = self.shared.record_script(keys=[self.shared.key("sig", seal.signature), self.shared.key("msg", key)],
-                                          args=[seal.body_sha256, self.signature_seconds, self.keep_seconds,
+        found = self.shared.record_script(keys=[self._signature(seal), self.shared.key("msg", key)],
+                                          args=[seal.body_sha256 if seal else "", self.signature_seconds, self.keep_seconds,
                                                 DONE + reply])
         if found == -1:
             raise Replayed
         if found == 1:
             return True, reply
         return False, found[len(DONE):] if isinstance(found, str) and found.startswith(DONE) else None
+
+    def _signature(self, seal) -> str:
+        return self.shared.key("sig", seal.signature if seal else "")
 
     def finish(self, key: str, reply: str) -> None:
         self.shared.client.set(self.shared.key("msg", key), DONE + reply, ex=self.keep_seconds)

@@ -12,8 +12,11 @@ from sqlalchemy import create_engine, func, select
 from bot.channels.api import WeChatClient
 from bot.models import AccessToken, ProcessedMessage, Subscriber
 from bot.redis_store import Shared
+from conftest import AES_KEY
+from conftest import APP_ID as WECHAT_APP_ID
 from emulator import APP_ID, APP_SECRET
-from test_webhook import USER, _ids, _times, gunicorn, hold_lock, post_text, reply_fields, signed_params, text_xml
+from test_webhook import (USER, _ids, _times, encrypted_post, gunicorn, hold_lock, post_text, reply_fields,
+                          signed_params, text_xml)
 
 
 def api_bot(make_app, emulator, redis_settings):
@@ -37,6 +40,25 @@ def test_a_retry_is_answered_from_redis(make_app, redis_settings):
     with bot.db.session() as session:
         sub = session.scalars(select(Subscriber).where(Subscriber.external_id == USER)).one()
         assert "Dy-oxide" in sub.products
+
+
+def test_a_signed_query_carries_one_message_in_redis_too_and_safe_mode_keeps_no_signature(make_app, redis_settings):
+    plain = make_app(**redis_settings, admins=["oAdmin"]).test_client()
+    captured = signed_params()
+    first = plain.post("/wechat", query_string=captured, data=text_xml("price PrNd", user="oAdmin").encode(),
+                       content_type="text/xml")
+    assert "449,000" in reply_fields(first.data.decode())["Content"]
+    forged = plain.post("/wechat", query_string=captured, data=text_xml("subscribe Dy", user="oAdmin").encode(),
+                        content_type="text/xml")
+    assert forged.status_code == 403
+    safe = make_app(**redis_settings, **{"wechat.encoding_aes_key": AES_KEY, "wechat.app_id": WECHAT_APP_ID})
+    shared = safe.extensions["rebot"].db.redis
+    before = set(shared.client.scan_iter(shared.key("sig", "*")))
+    assert encrypted_post(safe.test_client(), text_xml("subscribe Dy", user="oSafe")).status_code == 200
+    assert encrypted_post(safe.test_client(), text_xml("subscribe Dy", user="oSafe")).status_code == 200
+    assert set(shared.client.scan_iter(shared.key("sig", "*"))) == before  # msg_signature covers the body
+    with safe.extensions["rebot"].db.session() as session:
+        assert "Dy-oxide" in session.scalars(select(Subscriber).where(Subscriber.external_id == "oSafe")).one().products
 
 
 def test_the_access_token_is_shared_and_refreshed_once(make_app, emulator, redis_settings):

@@ -127,7 +127,11 @@ class Inbound:
         if message is None:
             log.warning("%s: message without FromUserName/MsgType", channel.name)
             raise Rejected(400)
-        key, seal = message_key(channel.name, fields), Seal.of(timestamp, nonce, signature, body)
+        key = message_key(channel.name, fields)
+        # While plaintext callbacks are answered, a plain signature (which does not cover the body) is kept with
+        # the body it came with: an encrypted callback's too, so its captured query cannot carry a plaintext one.
+        plain_signature = args.get("signature", "")
+        seal = Seal.of(timestamp, nonce, plain_signature, body) if channel.plaintext and plain_signature else None
         try:
             xml, command, outcome = self._settle(message, fields, key, seal)
         except Replayed:
@@ -145,7 +149,7 @@ class Inbound:
         return Answer(200, XML, xml, command, outcome)
 
     # ----- the parts -------------------------------------------------------------------------------------
-    def _settle(self, message: Message, fields: dict[str, str], key: str, seal: Seal) -> tuple[str, str, str]:
+    def _settle(self, message: Message, fields: dict[str, str], key: str, seal: Seal | None) -> tuple[str, str, str]:
         """(passive reply XML, command, outcome). With an API for late answers, the work (the stores included)
         runs on the answer threads and the request waits for it up to the budget: past it, or when the
         answer cannot start in time, it answers `nothing` and the answer goes out through the API."""
@@ -172,7 +176,7 @@ class Inbound:
                 self._waiting -= 1
         return result if result is not None else ("", "-", "late")
 
-    def _job(self, message: Message, fields: dict[str, str], key: str, seal: Seal, handoff: "_Handoff") -> None:
+    def _job(self, message: Message, fields: dict[str, str], key: str, seal: Seal | None, handoff: "_Handoff") -> None:
         try:
             with self.bot.db.short(self.statement_seconds):
                 self._handle(message, fields, key, seal, handoff)
@@ -183,7 +187,7 @@ class Inbound:
         finally:
             self._slots.release()
 
-    def _handle(self, message: Message, fields: dict[str, str], key: str, seal: Seal, handoff: "_Handoff") -> None:
+    def _handle(self, message: Message, fields: dict[str, str], key: str, seal: Seal | None, handoff: "_Handoff") -> None:
         """Claim the message, answer it, hand the result to the request (or, late, send it through the API)
         and store it for WeChat's retries. A retry gets the first attempt's reply."""
         bot, store = self.bot, self.bot.dedup
