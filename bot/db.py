@@ -5,6 +5,7 @@ import fcntl
 import logging
 import os
 import threading
+import time
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from datetime import datetime
@@ -158,7 +159,12 @@ class _WriteTurn:
     (~60 µs), while a waiter for the file lock wakes when it is released. Measured on the webhook
     (bench/webhook.py, interleaved runs, 2026-12-05): 2637 → 2889 req/s and 2760 → 2910 req/s; waiting with
     LOCK_NB and 20–100 µs sleeps instead (to bound the wait) served no more than without a turn (2625–2695).
-    A writer waits for those before it, each of whom waits for SQLite's lock no longer than its statement limit."""
+    A waiter yields the CPU and asks again for up to `SPIN_SECONDS` before it sleeps in the kernel: a turn is held
+    ~120 µs, and a sleeping waiter wakes tens of µs after its release (2776 → 2915 req/s plain, 2507 → 2659
+    safe, 2026-12-05 13:30 UTC). A writer waits for those before it, each of whom waits for SQLite's lock no
+    longer than its statement limit."""
+
+    SPIN_SECONDS = 0.002
 
     def __init__(self, path: str):
         self.path = path
@@ -170,11 +176,26 @@ class _WriteTurn:
         with self._thread_lock:
             if self._file is None or self._file[0] != os.getpid():
                 self._file = (os.getpid(), os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
-            fcntl.flock(self._file[1], fcntl.LOCK_EX)
+            self._lock(self._file[1])
             try:
                 yield
             finally:
                 fcntl.flock(self._file[1], fcntl.LOCK_UN)
+
+    def _lock(self, fd: int) -> None:
+        deadline = None
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + self.SPIN_SECONDS
+                elif now >= deadline:  # a long hold (a writer ahead waiting for SQLite's lock): sleep until it ends
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    return
+                os.sched_yield()
 
     def close(self) -> None:
         with self._thread_lock:

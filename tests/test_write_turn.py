@@ -1,0 +1,52 @@
+"""The callback writers of one SQLite file take turns across processes (bot.db `Database.turn`)."""
+import subprocess
+import sys
+import textwrap
+import time
+
+from bot.db import Database
+
+# Each process adds 1 to a counter kept in a plain file, 300 times, read and written inside the turn with a
+# pause between: two processes inside at once would lose increments.
+COUNT = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from bot.db import Database
+    db, counter = Database(sys.argv[1]), Path(sys.argv[2])
+    for _ in range(300):
+        with db.turn():
+            value = int(counter.read_text())
+            time.sleep(0.0001)
+            counter.write_text(str(value + 1))
+""")
+HOLD = textwrap.dedent("""
+    import sys, time
+    from bot.db import Database
+    db = Database(sys.argv[1])
+    with db.turn():
+        print("held", flush=True)
+        time.sleep(float(sys.argv[2]))
+""")
+
+
+def test_two_processes_never_write_at_once(tmp_path):
+    url, counter = f"sqlite:///{tmp_path / 'rebot.db'}", tmp_path / "counter"
+    counter.write_text("0")
+    writers = [subprocess.Popen([sys.executable, "-c", COUNT, url, str(counter)]) for _ in range(2)]
+    assert [w.wait(60) for w in writers] == [0, 0]
+    assert counter.read_text() == "600"
+
+
+def test_a_writer_waits_for_a_long_turn_to_end_then_takes_it(tmp_path):
+    # Held for far longer than a waiter spins (SPIN_SECONDS): the waiter sleeps until the holder lets go.
+    url = f"sqlite:///{tmp_path / 'rebot.db'}"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, url, "0.5"], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    db = Database(url)
+    started = time.monotonic()
+    with db.turn():
+        waited = time.monotonic() - started
+    assert holder.wait(10) == 0
+    holder.stdout.close()
+    db.dispose()
+    assert waited >= 0.3
