@@ -34,7 +34,7 @@ def test_a_retry_is_answered_from_redis(make_app, redis_settings):
     assert first.data == again.data and "Dy" in reply_fields(first.data.decode())["Content"]
     cached = post_text(client, "price PrNd", msg_id=next(_ids))  # a pure command's cached reply: also once
     assert "PrNd" in reply_fields(cached.data.decode())["Content"]
-    assert bot.dedup.state(f"wechat:{USER}:{msg_id}") == "done"
+    assert bot.dedup.state(f"wechat:{msg_id}:{USER}") == "done"
     with bot.db.engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(ProcessedMessage)) == 0  # the database is spared
     with bot.db.session() as session:

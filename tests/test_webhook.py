@@ -455,7 +455,7 @@ def test_events_are_deduplicated_by_user_create_time_and_event(client, bot):
     assert post_event(client, "subscribe", create_time=sent).data == first.data  # WeChat's retry
     with bot.db.engine.connect() as conn:
         assert conn.scalar(select(ProcessedMessage.key).where(ProcessedMessage.key.like("%subscribe"))) \
-            == f"wechat:{USER}:{sent}:subscribe"
+            == f"wechat:{sent}:{USER}:subscribe"
     # Another follower's event at the same second is not a retry.
     text_reply(post_event(client, "subscribe", user="oOther-openid", create_time=sent), user="oOther-openid")
     assert subscriber(bot, "oOther-openid").status == "active"
@@ -582,7 +582,7 @@ def test_concurrent_retries_run_the_command_once(server, db_url):
     finally:
         db.dispose()
     assert len(subs) == 1 and subs[0].daily_summary and "Tb" in " ".join(subs[0].products)
-    assert keys == [(f"wechat:{USER}:{msg_id}", "done")]
+    assert keys == [(f"wechat:{msg_id}:{USER}", "done")]
     assert "Traceback" not in log_path.read_text(errors="replace")
 
 
@@ -675,7 +675,7 @@ def test_a_cached_reply_is_still_deduplicated(client, bot):
     assert first.data == again.data
     with bot.db.engine.connect() as conn:
         state = conn.execute(select(ProcessedMessage.state)
-                             .where(ProcessedMessage.key == f"wechat:{USER}:{msg_id}")).scalar()
+                             .where(ProcessedMessage.key == f"wechat:{msg_id}:{USER}")).scalar()
     assert state == "done"
 
 
