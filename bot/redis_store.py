@@ -155,8 +155,7 @@ class RedisStore:
     def begin(self, key: str, seal) -> bool:
         from bot.dedup import Replayed
 
-        found = self.shared.begin_script(keys=[self._signature(seal), self.shared.key("msg", key)],
-                                         args=[seal.body_sha256 if seal else "", self.signature_seconds, RUNNING_SECONDS])
+        found = self.shared.begin_script(keys=self._keys(key, seal), args=[*self._seal(seal), RUNNING_SECONDS])
         if found == -1:
             raise Replayed
         return found == 1
@@ -164,17 +163,21 @@ class RedisStore:
     def record(self, key: str, seal, reply: str) -> tuple[bool, str | None]:
         from bot.dedup import Replayed
 
-        found = self.shared.record_script(keys=[self._signature(seal), self.shared.key("msg", key)],
-                                          args=[seal.body_sha256 if seal else "", self.signature_seconds, self.keep_seconds,
-                                                DONE + reply])
+        found = self.shared.record_script(keys=self._keys(key, seal),
+                                          args=[*self._seal(seal), self.keep_seconds, DONE + reply])
         if found == -1:
             raise Replayed
         if found == 1:
             return True, reply
         return False, found[len(DONE):] if isinstance(found, str) and found.startswith(DONE) else None
 
-    def _signature(self, seal) -> str:
-        return self.shared.key("sig", seal.signature if seal else "")
+    def _keys(self, key: str, seal) -> list[str]:
+        """KEYS of _BEGIN and _RECORD: the signature (unused without a seal), the message."""
+        return [self.shared.key("sig", seal.signature if seal else ""), self.shared.key("msg", key)]
+
+    def _seal(self, seal) -> list:
+        """The first ARGV of _BEGIN and _RECORD: the body digest ("" without a seal) and its expiry."""
+        return [seal.body_sha256 if seal else "", self.signature_seconds]
 
     def finish(self, key: str, reply: str) -> None:
         self.shared.client.set(self.shared.key("msg", key), DONE + reply, ex=self.keep_seconds)
