@@ -234,7 +234,11 @@ def _make_engine(url: str) -> Engine:
     if parsed.database and parsed.database != ":memory:":
         _private_file(Path(parsed.database))
     # hide_parameters: a failed statement's values (a user's words, a reply) stay out of tracebacks and logs.
-    engine = create_engine(url, connect_args={"timeout": 15, "check_same_thread": False}, hide_parameters=True)
+    # pool_use_lifo: the connection that committed last is taken again, its page cache still valid. Taken in turn
+    # (the pool's default), each message's connection found the file changed by the other's last commit and read
+    # its pages again, ~7 reads a message (webhook, interleaved runs, 2026-12-06: 2640 → 2838 req/s plain).
+    engine = create_engine(url, connect_args={"timeout": 15, "check_same_thread": False}, hide_parameters=True,
+                           pool_use_lifo=True)
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_conn, _record):
