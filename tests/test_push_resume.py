@@ -6,11 +6,12 @@ import logging
 import subprocess
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from admin_helpers import add_admin, english, sign_in
 from bot.models import Lease, PushRun, utcnow
 from bot.push import leases
+from bot.push.broadcast import Broadcast
 from bot.push.leader import claim_slot
 from bot.push.resume import resume_runs
 from bot.push.run import DailyPush
@@ -67,6 +68,49 @@ def test_an_abandoned_run_is_resumed_once_its_sender_is_gone(push_bot, emulator)
     assert resume_runs(bot) == 1  # its holder's pid is gone on this host: resumed at once
     assert set(ledger(bot).values()) == {"sent"} and len(emulator.delivered) == 5
     assert resume_runs(bot) == 0  # done: nothing more to do
+
+
+def killed_mid_way(bot) -> None:
+    """As a sender killed mid-run leaves its run: running, its lease held by a process that is gone."""
+    with bot.db.session() as session:
+        (run,) = session.scalars(select(PushRun)).all()
+        run.status, run.reason = "running", ""
+        session.add(Lease(name=f"push:run:{run.id}", owner=f"{leases.HOST}:{dead_pid()}:deadbeef",
+                          expires_at=utcnow() + timedelta(seconds=60)))
+
+
+def test_an_abandoned_broadcast_is_resumed_with_its_own_text(push_bot, emulator, caplog):
+    bot = push_bot()
+    users = [f"o-{i}" for i in range(5)]
+    add_subscribers(bot, "wechat", users)
+    text = "春节休市：2月9日至2月17日无报价"
+    emulator.fault(TEMPLATE, errcode=45009, after=2)  # two sent, then the quota is spent
+    Broadcast(bot, text).run()
+    killed_mid_way(bot)
+    with caplog.at_level(logging.WARNING, logger="bot.push.resume"):
+        assert resume_runs(bot) == 1
+    assert "broadcast 2025-06-11 was unfinished and nobody was sending it: resumed, done" in caplog.text
+    assert sorted(d["to"] for d in emulator.delivered) == users  # the two sent before are not sent again
+    assert {d["payload"]["data"]["keyword1"]["value"] for d in emulator.delivered} == {text}  # not the summary
+    assert set(ledger(bot).values()) == {"sent"}
+    assert resume_runs(bot) == 0
+
+
+def test_a_stalled_broadcast_is_logged_and_shown_on_the_dashboard(make_app, emulator, caplog):
+    app = make_app(**settings(emulator, **{"push.workers": 1}))
+    bot = app.extensions["rebot"]
+    add_subscribers(bot, "wechat", ["o-ann", "o-bob"])
+    emulator.fault(TEMPLATE, errcode=45009)
+    assert Broadcast(bot, "Market closed on Friday").run().status == "stopped"
+    started_ago(bot, 40)
+    with caplog.at_level(logging.ERROR, logger="bot.push.resume"):
+        assert resume_runs(bot) == 0  # stopped by the quota: it waits for an admin
+    assert "broadcast 2025-06-11 stalled: stopped 40 minutes after it started, 2 deliveries left" in caplog.text
+    add_admin(bot)
+    client = english(app)
+    sign_in(client)
+    page = client.get("/admin/").get_data(as_text=True)
+    assert "A push is not finished" in page and "2025-06-11 broadcast</a>" in page and "2 deliveries left" in page
 
 
 def test_a_live_or_foreign_lease_is_respected_and_a_dead_one_taken(db_url, make_app):

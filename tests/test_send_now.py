@@ -120,3 +120,33 @@ def test_a_worker_leaves_an_alerts_run_to_the_alerts(app, emulator):
     a_worker_sends(bot)
     assert emulator.delivered == []
     assert ledger(bot) == ({"queued": 1}, [("alert:1", "running", "")])
+
+
+def test_a_broadcast_whose_ledger_was_half_written_is_completed_by_the_resume_job(app, emulator):
+    """The process writing a broadcast's ledger died after one row: the scheduler's resume job writes the rest
+    with the broadcast's own text, and the workers send it to everyone once."""
+    from datetime import timedelta
+
+    from bot.models import Lease, utcnow
+    from bot.push import leases
+    from bot.push.resume import resume_runs
+    from bot.push.worker import FILLING
+    from test_push_resume import dead_pid
+
+    bot = app.extensions["rebot"]
+    with bot.db.session() as session:
+        run = PushRun(kind="broadcast:feedc0ffee00", run_date=bot.clock().date(), status="running", reason=FILLING,
+                      text="Market closed on Friday")
+        session.add(run)
+        session.flush()
+        ann = session.scalars(select(Subscriber.id).where(Subscriber.external_id == "o-ann")).one()
+        session.add(Delivery(run_id=run.id, channel="wechat", recipient="o-ann", status="queued", subscriber_id=ann))
+        session.add(Lease(name=f"push:run:{run.id}", owner=f"{leases.HOST}:{dead_pid()}:deadbeef",
+                          expires_at=utcnow() + timedelta(seconds=60)))
+    a_worker_sends(bot)
+    assert emulator.delivered == []  # a ledger still being written is not the workers' yet
+    assert resume_runs(bot) == 1
+    assert ledger(bot) == ({"queued": 2}, [("broadcast:feedc0ffee00", "running", "queued for rebot worker")])
+    a_worker_sends(bot)
+    assert {d["to"]: d["payload"]["text"]["content"] for d in emulator.delivered} == {
+        "o-ann": "Market closed on Friday", "o-bob": "Market closed on Friday"}

@@ -25,6 +25,7 @@ ZH = {
         "同一日期和来源的报价会被更正；每次修改都记入审计日志。",
     "%d deliveries left": "还有 %d 条未发送",
     "A push is not finished": "有推送未完成",
+    "broadcast": "群发消息",
     "Add": "添加",
     "Add a subscriber": "添加订阅用户",
     "Admin": "管理后台",

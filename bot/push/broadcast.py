@@ -29,20 +29,29 @@ class BroadcastContent:
         return self.content
 
 
+def pushed():
+    """Where a run is one the push delivers: the daily summary or a broadcast (an alert's run is sent by
+    bot.alerts)."""
+    return (PushRun.kind == "daily") | PushRun.kind.startswith(RUN_PREFIX)
+
+
 def content_of(config, run: PushRun) -> BroadcastContent:
     """What the broadcast `run` sends, from its stored text."""
     return BroadcastContent(config, run.text or "", f"broadcast-{run.id}", run.run_date)
 
 
 class Broadcast(DailyPush):
-    """`Broadcast(bot, text).run()` sends `text` to the daily push's recipients, each once."""
+    """`Broadcast(bot, text).run()` sends `text` to the daily push's recipients, each once;
+    `Broadcast(bot, run.text, resume=run).run(run.run_date)` goes on with an unfinished one."""
 
-    def __init__(self, bot, text: str, **kwargs):
+    def __init__(self, bot, text: str, resume: PushRun | None = None, **kwargs):
         super().__init__(bot, **kwargs)
-        self.text = text
-        self.kind = f"{RUN_PREFIX}{secrets.token_hex(6)}"
+        self.text, self.resumed = text, resume
+        self.kind = resume.kind if resume is not None else f"{RUN_PREFIX}{secrets.token_hex(6)}"
 
     def _get_or_create_run(self, day: date) -> PushRun:
+        if self.resumed is not None:
+            return self.resumed
         with self.db.session() as session:
             run = PushRun(kind=self.kind, run_date=day, status="running", data_date=None, reason="", text=self.text)
             session.add(run)

@@ -44,10 +44,19 @@ def daily_push(bot, channels: dict[str, Sender] | None = None) -> DailyPush:
     return kind(bot, channels)
 
 
-def broadcast_push(bot, text: str, channels: dict[str, Sender] | None = None) -> broadcast.Broadcast:
-    """An admin's broadcast of `text`, sent as `push.delivery` says (like the daily push)."""
+def broadcast_push(bot, text: str, channels: dict[str, Sender] | None = None,
+                   resume: PushRun | None = None) -> broadcast.Broadcast:
+    """An admin's broadcast of `text` (or the unfinished broadcast `resume`), sent as `push.delivery` says (like
+    the daily push)."""
     kind = QueuedBroadcast if bot.config["push.delivery"] == "workers" else broadcast.Broadcast
-    return kind(bot, text, channels=channels)
+    return kind(bot, text, resume=resume, channels=channels)
+
+
+def resuming_push(bot, run: PushRun) -> DailyPush:
+    """The push that goes on with `run`: the daily push of its date, or its broadcast."""
+    if run.kind.startswith(broadcast.RUN_PREFIX):
+        return broadcast_push(bot, run.text or "", resume=run)
+    return daily_push(bot)
 
 
 class QueuedPush(DailyPush):
@@ -135,10 +144,8 @@ class Worker(DailyPush):
         """Running pushes whose ledger is complete: no live lease (a process filling or sending it inline)."""
         now = utcnow()
         with self.db.session() as session:
-            # Daily pushes and broadcasts whose ledger is written; an alert's run is sent by bot.alerts.
             runs = session.scalars(select(PushRun).where(
-                PushRun.status == "running", PushRun.reason != FILLING,
-                (PushRun.kind == "daily") | PushRun.kind.startswith(broadcast.RUN_PREFIX)).order_by(PushRun.id)).all()
+                PushRun.status == "running", PushRun.reason != FILLING, broadcast.pushed()).order_by(PushRun.id)).all()
             held = set(session.scalars(select(Lease.name).where(
                 Lease.name.in_([RUN_LEASE.format(r.id) for r in runs]), Lease.expires_at > now)))
         return [r for r in runs if RUN_LEASE.format(r.id) not in held]
