@@ -54,7 +54,7 @@ class Seal:
         return cls(f"{timestamp}:{nonce}:{signature}"[:200], hashlib.sha256(body).hexdigest())
 
 
-# A check run on a DB-API cursor in the transaction that records a message (Bot.still_current).
+# A check run on the DB-API cursor that records a message, just before the record (Bot.still_current).
 Within = Callable[[Any], bool]
 
 
@@ -72,7 +72,7 @@ class Store(Protocol):
     def record(self, key: str, seal: Seal | None, reply: str, within: Within | None = None) -> tuple[bool, str | None] | None:
         """`begin` and `finish` at once, for a reply made without effects (from the reply cache): keep `reply`
         unless an attempt came first. (True, reply) when kept; else (False, the first attempt's reply or None
-        while it runs). `within(cursor)` runs first in the database transaction: when it returns False,
+        while it runs). `within(cursor)` runs first, on the cursor that records: when it returns False,
         nothing is recorded and the answer is None. Raises Replayed like `begin`."""
 
     def finish(self, key: str, reply: str) -> None:

@@ -101,8 +101,8 @@ class Bot:
 
     def cached_reply(self, message: Message, max_bytes: int = 2048) -> Cached | None:
         """The reply to `message` in the reply cache at the market version this process saw last, or None: a
-        dictionary lookup. Before it goes out, `still_current` confirms that version in the transaction that
-        records the message (the version read and the record in one transaction: measured in the README)."""
+        dictionary lookup. Before it goes out, `still_current` confirms that version on the connection that records
+        the message, just before the record and in its write turn (one commit: measured in the README)."""
         version = self._version_seen
         if message.event or not message.text or version is None:
             return None

@@ -193,8 +193,8 @@ class Inbound:
         bot, store = self.bot, self.bot.dedup
         cached = bot.cached_reply(message, TEXT_REPLY_BYTES)
         if cached is not None and cached.reply.chart is None:
-            # Made without effects: the market version confirmed, the message claimed and its reply stored in
-            # one transaction (one commit per message, not two).
+            # Made without effects: the market version confirmed, the message claimed and its reply stored with
+            # one commit (one per message, not two).
             xml = self._xml(cached.reply, message, fields)
             recorded = self._patient(lambda: store.record(key, seal, xml, lambda cursor: bot.still_current(
                 cursor, message, cached)))
