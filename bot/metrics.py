@@ -132,8 +132,9 @@ def _quote_age_gauge(quote_ages: Callable[[], dict[str, float]]) -> _AtScrape:
 
 def _stalled_runs_gauge(count: Callable[[], int]) -> _AtScrape:
     """`rebot_push_run_stalled` (see bot.push.resume)."""
-    return _AtScrape("rebot_push_run_stalled", "Pushes (daily runs, broadcasts) not done 30 minutes after they started (within "
-                     "push.resume_within_hours): each is logged at ERROR every minute and shown on the dashboard.",
+    return _AtScrape("rebot_push_run_stalled", "Pushes (daily runs, broadcasts) not done 30 minutes after they "
+                     "started (within push.resume_within_hours): each is logged at ERROR every minute and shown on "
+                     "the dashboard.",
                      [], lambda: {(): count()}, "the push runs")
 
 
