@@ -30,6 +30,15 @@ def dead_pid() -> int:
     return proc.pid
 
 
+def killed_mid_way(bot) -> None:
+    """As a sender killed mid-run leaves its run: running, its lease held by a process that is gone."""
+    with bot.db.session() as session:
+        (run,) = session.scalars(select(PushRun)).all()
+        run.status, run.reason = "running", ""
+        session.add(Lease(name=f"push:run:{run.id}", owner=f"{leases.HOST}:{dead_pid()}:deadbeef",
+                          expires_at=utcnow() + timedelta(seconds=60)))
+
+
 def test_a_stalled_run_is_logged_counted_and_shown_on_the_dashboard(make_app, emulator, caplog):
     app = make_app(**settings(emulator, **{"push.workers": 1}))
     bot = app.extensions["rebot"]
@@ -61,22 +70,10 @@ def test_an_abandoned_run_is_resumed_once_its_sender_is_gone(push_bot, emulator)
     add_subscribers(bot, "wechat", users)
     emulator.fault(TEMPLATE, errcode=45009, after=2)  # two sent, then the run stops
     DailyPush(bot).run()
-    with bot.db.session() as session:  # as a sender killed mid-run leaves it: running, its lease held
-        session.execute(update(PushRun).values(status="running", reason=""))
-        session.add(Lease(name="push:run:1", owner=f"{leases.HOST}:{dead_pid()}:deadbeef",
-                          expires_at=utcnow() + timedelta(seconds=60)))
+    killed_mid_way(bot)
     assert resume_runs(bot) == 1  # its holder's pid is gone on this host: resumed at once
     assert set(ledger(bot).values()) == {"sent"} and len(emulator.delivered) == 5
     assert resume_runs(bot) == 0  # done: nothing more to do
-
-
-def killed_mid_way(bot) -> None:
-    """As a sender killed mid-run leaves its run: running, its lease held by a process that is gone."""
-    with bot.db.session() as session:
-        (run,) = session.scalars(select(PushRun)).all()
-        run.status, run.reason = "running", ""
-        session.add(Lease(name=f"push:run:{run.id}", owner=f"{leases.HOST}:{dead_pid()}:deadbeef",
-                          expires_at=utcnow() + timedelta(seconds=60)))
 
 
 def test_an_abandoned_broadcast_is_resumed_with_its_own_text(push_bot, emulator, caplog):

@@ -35,6 +35,10 @@ def pushed():
     return (PushRun.kind == "daily") | PushRun.kind.startswith(RUN_PREFIX)
 
 
+def is_broadcast(run: PushRun) -> bool:
+    return run.kind.startswith(RUN_PREFIX)
+
+
 def content_of(config, run: PushRun) -> BroadcastContent:
     """What the broadcast `run` sends, from its stored text."""
     return BroadcastContent(config, run.text or "", f"broadcast-{run.id}", run.run_date)
@@ -47,7 +51,7 @@ class Broadcast(DailyPush):
     def __init__(self, bot, text: str, resume: PushRun | None = None, **kwargs):
         super().__init__(bot, **kwargs)
         self.text, self.resumed = text, resume
-        self.kind = resume.kind if resume is not None else f"{RUN_PREFIX}{secrets.token_hex(6)}"
+        self.kind = f"{RUN_PREFIX}{secrets.token_hex(6)}"  # of a new run
 
     def _get_or_create_run(self, day: date) -> PushRun:
         if self.resumed is not None:

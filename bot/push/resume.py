@@ -39,7 +39,7 @@ class Stalled:
 
 
 def _what(run: PushRun) -> str:
-    return "broadcast" if run.kind.startswith(broadcast.RUN_PREFIX) else "push"
+    return "broadcast" if broadcast.is_broadcast(run) else "push"
 
 
 def stalled_runs(db, config, now: datetime | None = None) -> list[Stalled]:

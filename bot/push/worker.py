@@ -54,7 +54,7 @@ def broadcast_push(bot, text: str, channels: dict[str, Sender] | None = None,
 
 def resuming_push(bot, run: PushRun) -> DailyPush:
     """The push that goes on with `run`: the daily push of its date, or its broadcast."""
-    if run.kind.startswith(broadcast.RUN_PREFIX):
+    if broadcast.is_broadcast(run):
         return broadcast_push(bot, run.text or "", resume=run)
     return daily_push(bot)
 
@@ -199,7 +199,7 @@ class Worker(DailyPush):
                         run.run_date, lost)
 
     def _content(self, session, run: PushRun):
-        if run.kind.startswith(broadcast.RUN_PREFIX):
+        if broadcast.is_broadcast(run):
             return broadcast.content_of(self.config, run)
         return super()._content(session, run)
 
@@ -233,5 +233,5 @@ class Worker(DailyPush):
     def _report_end(self, run: PushRun, report: RunReport) -> None:
         """The admins get the figures of a daily run that ended (done or stopped); of a broadcast, as inline, not:
         the admin who sent it sees it in the console."""
-        if not run.kind.startswith(broadcast.RUN_PREFIX):
+        if not broadcast.is_broadcast(run):
             self._tell_admins(report)
