@@ -54,12 +54,18 @@ class Database:
         self._qmark = dialect.paramstyle == "qmark"
         self._datetime = DateTime().dialect_impl(dialect).bind_processor(dialect) or (lambda value: value)
         database = make_url(url).database if dialect.name == "sqlite" else None
-        self._turn = _WriteTurn(f"{database}-turn") if database and database != ":memory:" else None
+        on_file = bool(database) and database != ":memory:"
+        self._turn = _WriteTurn(f"{database}-turn") if on_file else None
+        self._checkpoints = _Checkpoints(self) if on_file else None
 
     def turn(self):
         """Around a write transaction on the callback path: on a SQLite file, taken in turn with the other
-        processes' (`_WriteTurn`); elsewhere nothing."""
-        return self._turn.taken() if self._turn is not None else nullcontext()
+        processes' (`_WriteTurn`), and the process checkpoints in the background (`_Checkpoints`); elsewhere
+        nothing."""
+        if self._turn is None:
+            return nullcontext()
+        self._checkpoints.start()
+        return self._turn.taken()
 
     @contextmanager
     def short(self, seconds: float | None) -> Iterator[_Limit]:
@@ -146,6 +152,8 @@ class Database:
     def dispose(self) -> None:
         while self._stoppers:
             self._stoppers.pop()()
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
         self.engine.dispose()
         if self._turn is not None:
             self._turn.close()
@@ -204,6 +212,58 @@ class _WriteTurn:
             self._file = None
 
 
+class _Checkpoints:
+    """A thread of each process that writes on the callback path copies the WAL back into the SQLite file every
+    `INTERVAL` seconds, so that no callback's commit does. A checkpoint syncs the WAL and the file (~1 ms each
+    here); run by the commit that filled the WAL (every 1,000 pages, SQLite's default), it held the write turn
+    while it did, and the other workers waited. Commits now checkpoint only past `AUTOCHECKPOINT_PAGES`, a
+    backstop that a process without this thread (the scheduler, the CLI) relies on. Webhook, two workers,
+    interleaved runs of 12 × 5 s (2026-12-06): 3130 → 3260 req/s plain (a first cut: 3060 → 3201, 3188 → 3342);
+    the machine's idle time under load went from 10.5 % to 8.5 % (WeRoBot's: 6.3 %). Without any sync at all
+    (`synchronous=OFF`, not shippable: a power cut could corrupt the file) 3258 beside 3060."""
+
+    INTERVAL = 0.5
+    AUTOCHECKPOINT_PAGES = 10_000
+
+    def __init__(self, db: "Database"):
+        self.db = db
+        self._lock = threading.Lock()
+        self._running: tuple[int, threading.Event, threading.Thread] | None = None  # (pid, stop, thread)
+
+    def start(self) -> None:
+        """Start this process's thread unless it runs (a forked worker starts its own)."""
+        running = self._running
+        if running is not None and running[0] == os.getpid():
+            return
+        with self._lock:
+            if self._running is None or self._running[0] != os.getpid():
+                stop = threading.Event()
+                thread = threading.Thread(target=self._run, args=(stop,), name="sqlite-checkpoints", daemon=True)
+                self._running = (os.getpid(), stop, thread)
+                thread.start()
+
+    def stop(self) -> None:
+        with self._lock:
+            running, self._running = self._running, None
+        if running is not None and running[0] == os.getpid():
+            running[1].set()
+            running[2].join(10)
+
+    def _run(self, stop: threading.Event) -> None:
+        failing = False
+        while not stop.wait(self.INTERVAL):
+            try:
+                with self.db.raw() as conn:
+                    # PASSIVE: copies what no reader still needs, never waits for a writer or a reader.
+                    conn.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                failing = False
+            except Exception as exc:
+                if not failing:
+                    log.warning("SQLite checkpoint failed (%s: %s); commits checkpoint past %d WAL pages meanwhile",
+                                type(exc).__name__, exc, self.AUTOCHECKPOINT_PAGES)
+                failing = True
+
+
 def alembic_config(url: str):
     from alembic.config import Config
 
@@ -247,6 +307,7 @@ def _make_engine(url: str) -> Engine:
         # WAL lets the web workers read while one of them writes; foreign keys are off by default.
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA wal_autocheckpoint={_Checkpoints.AUTOCHECKPOINT_PAGES}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
         cur.close()

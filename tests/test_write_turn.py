@@ -1,10 +1,14 @@
-"""The callback writers of one SQLite file take turns across processes (bot.db `Database.turn`)."""
+"""The callback writers of one SQLite file take turns across processes (bot.db `Database.turn`), and a
+thread of each copies their writes from the WAL into the file (`_Checkpoints`)."""
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 from bot.db import Database
+from bot.dedup import Seal, SqlStore
 
 # Each process adds 1 to a counter kept in a plain file, 300 times, read and written inside the turn with a
 # pause between: two processes inside at once would lose increments.
@@ -50,3 +54,26 @@ def test_a_writer_waits_for_a_long_turn_to_end_then_takes_it(tmp_path):
     holder.stdout.close()
     db.dispose()
     assert waited >= 0.3
+
+
+def test_the_callbacks_writes_reach_the_database_file_without_a_commit_doing_it(tmp_path):
+    # 400 messages write ~1,600 WAL pages. Before, the commit that passed 1,000 pages copied the WAL into the file
+    # (holding the turn), and what came after stayed in the WAL until another commit filled it again.
+    path = tmp_path / "rebot.db"
+    db = Database(f"sqlite:///{path}")
+    db.upgrade()
+    store, now = SqlStore(db), str(int(time.time()))
+    for n in range(400):
+        assert store.record(f"wechat:{n}:o_trader", Seal.of(now, str(n), "signature", b"<xml>%d</xml>" % n),
+                            "<xml>PrNd 449,000</xml>" * 20) == (True, "<xml>PrNd 449,000</xml>" * 20)
+
+    def in_the_file() -> int:  # immutable: the database file alone, not the WAL
+        with sqlite3.connect(f"file:{path}?immutable=1", uri=True) as conn:
+            return conn.execute("SELECT count(*) FROM processed_messages").fetchone()[0]
+
+    deadline = time.monotonic() + 5
+    while in_the_file() < 400 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert in_the_file() == 400
+    db.dispose()
+    assert "sqlite-checkpoints" not in [thread.name for thread in threading.enumerate()]
