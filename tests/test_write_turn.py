@@ -7,7 +7,7 @@ import textwrap
 import threading
 import time
 
-from bot.db import Database
+from bot.db import Database, _Checkpoints
 from bot.dedup import Seal, SqlStore
 
 # Each process adds 1 to a counter kept in a plain file, 300 times, read and written inside the turn with a
@@ -77,3 +77,25 @@ def test_the_callbacks_writes_reach_the_database_file_without_a_commit_doing_it(
     assert in_the_file() == 400
     db.dispose()
     assert "sqlite-checkpoints" not in [thread.name for thread in threading.enumerate()]
+
+
+def test_under_steady_writes_the_wal_starts_afresh_without_a_commit_copying_it(tmp_path, monkeypatch):
+    # A commit copies the WAL into the file only past the backstop (holding the turn while it syncs); the thread
+    # must get the WAL copied and started afresh while commits keep coming, long before that.
+    monkeypatch.setattr(_Checkpoints, "INTERVAL", 0.05)
+    path = tmp_path / "rebot.db"
+    db = Database(f"sqlite:///{path}")
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE answers (id INTEGER PRIMARY KEY, body BLOB)")
+    pages, page = 0, 4096 + 24  # a WAL frame: a page and its header
+    deadline = time.monotonic() + 30
+    while pages < 2 * _Checkpoints.AUTOCHECKPOINT_PAGES and time.monotonic() < deadline:
+        with db.raw() as conn, db.turn():
+            conn.cursor().execute("INSERT INTO answers (body) VALUES (randomblob(3000))")  # a page each
+            conn.commit()
+        pages += 1
+        time.sleep(0.0001)  # a callback's network time, when the process's other threads run
+    wal_bytes = (path.parent / "rebot.db-wal").stat().st_size  # its size when longest: SQLite reuses it
+    db.dispose()
+    assert pages == 2 * _Checkpoints.AUTOCHECKPOINT_PAGES  # the WAL would have filled twice over
+    assert wal_bytes < _Checkpoints.AUTOCHECKPOINT_PAGES * page / 2, f"{wal_bytes // page} pages"
