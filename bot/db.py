@@ -55,17 +55,13 @@ class Database:
         self._datetime = DateTime().dialect_impl(dialect).bind_processor(dialect) or (lambda value: value)
         database = make_url(url).database if dialect.name == "sqlite" else None
         on_file = bool(database) and database != ":memory:"
-        self._turn = _WriteTurn(f"{database}-turn") if on_file else None
-        self._checkpoints = _Checkpoints(self, self._turn) if on_file else None
+        self._checkpoints = _Checkpoints(self) if on_file else None
+        self._turn = _WriteTurn(f"{database}-turn", self._checkpoints) if on_file else None
 
     def turn(self):
         """Around a write transaction on the callback path: on a SQLite file, taken in turn with the other
-        processes' (`_WriteTurn`), and the process checkpoints in the background (`_Checkpoints`); elsewhere
-        nothing."""
-        if self._turn is None:
-            return nullcontext()
-        self._checkpoints.start()
-        return self._turn.taken()
+        processes' (`_WriteTurn`; a process's first turn starts its `_Checkpoints`); elsewhere nothing."""
+        return self._turn.taken() if self._turn is not None else nullcontext()
 
     @contextmanager
     def short(self, seconds: float | None) -> Iterator[_Limit]:
@@ -174,8 +170,8 @@ class _WriteTurn:
 
     SPIN_SECONDS = 0.002
 
-    def __init__(self, path: str):
-        self.path = path
+    def __init__(self, path: str, checkpoints: "_Checkpoints | None" = None):
+        self.path, self.checkpoints = path, checkpoints
         self._thread_lock = threading.Lock()  # flock is per open file: the threads of a process queue here
         self._file: tuple[int, int] | None = None  # (pid, fd): a forked worker opens its own
 
@@ -184,6 +180,8 @@ class _WriteTurn:
         with self._thread_lock:
             if self._file is None or self._file[0] != os.getpid():
                 self._file = (os.getpid(), os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+                if self.checkpoints is not None:  # this process's first turn (a forked worker's too)
+                    self.checkpoints.start(self)
             self._lock(self._file[1])
             try:
                 yield
@@ -231,31 +229,24 @@ class _Checkpoints:
     INTERVAL = 0.5
     AUTOCHECKPOINT_PAGES = 10_000
 
-    def __init__(self, db: "Database", turn: _WriteTurn):
-        self.db, self.turn = db, turn
-        self._lock = threading.Lock()
-        self._running: tuple[int, threading.Event, threading.Thread] | None = None  # (pid, stop, thread)
+    def __init__(self, db: "Database"):
+        self.db = db
+        self._running: tuple[threading.Event, threading.Thread] | None = None  # (stop, thread)
 
-    def start(self) -> None:
-        """Start this process's thread unless it runs (a forked worker starts its own)."""
-        running = self._running
-        if running is not None and running[0] == os.getpid():
-            return
-        with self._lock:
-            if self._running is None or self._running[0] != os.getpid():
-                stop = threading.Event()
-                thread = threading.Thread(target=self._run, args=(stop,), name="sqlite-checkpoints", daemon=True)
-                self._running = (os.getpid(), stop, thread)
-                thread.start()
+    def start(self, turn: _WriteTurn) -> None:
+        """Start this process's thread: called by its first write `turn`, which the thread takes too."""
+        stop = threading.Event()
+        thread = threading.Thread(target=self._run, args=(turn, stop), name="sqlite-checkpoints", daemon=True)
+        self._running = (stop, thread)
+        thread.start()
 
     def stop(self) -> None:
-        with self._lock:
-            running, self._running = self._running, None
-        if running is not None and running[0] == os.getpid():
-            running[1].set()
-            running[2].join(10)
+        running, self._running = self._running, None
+        if running is not None and running[1].is_alive():  # a forked child holds its parent's, not running here
+            running[0].set()
+            running[1].join(10)
 
-    def _run(self, stop: threading.Event) -> None:
+    def _run(self, turn: _WriteTurn, stop: threading.Event) -> None:
         failing = False
         while not stop.wait(self.INTERVAL):
             try:
@@ -263,7 +254,7 @@ class _Checkpoints:
                     # PASSIVE: copies what no reader still needs, never waits for a writer or a reader.
                     cursor = conn.cursor()
                     cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                    with self.turn.taken():
+                    with turn.taken():
                         cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 failing = False
             except Exception as exc:
